@@ -1,0 +1,223 @@
+"""The measurement record: run a measurement once, keep it with its provenance, reuse it until it goes stale.
+
+    record = measured("week1/finetune", finetune_fn, profile=profile, lr=2e-4)
+    record["result"]      # plain JSON: numbers and small tables
+    record["provenance"]  # hardware, library versions, git commit, date (lab.env)
+
+A record is one JSON file, `<records dir>/<name>/<hardware key>.json`, so the same measurement taken on a laptop
+CPU and on a T4 lives side by side and a page can show both, each labelled. It is stale when the config differs
+or when the code that produced it changed: the fingerprint is a SHA-256 over the source of the measuring
+function's module and every `lab` module it imports, transitively. A stale or missing record is re-measured;
+`LAB_REMEASURE=1` re-measures everything. Writes are atomic (temp file + rename), so a kill mid-write leaves the
+previous record intact.
+
+Smoke-profile runs never touch the committed record: they go to `$LAB_RECORDS`, else a temp folder.
+"""
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+from lab import env
+
+COMMITTED_DIR = env.repo_root() / "course" / "measurements"
+
+
+def records_dir(profile_name: str | None = None) -> Path:
+    """$LAB_RECORDS if set; a temp folder for the smoke profile; else course/measurements in the checkout."""
+    if os.environ.get("LAB_RECORDS"):
+        return Path(os.environ["LAB_RECORDS"])
+    if profile_name == "smoke":
+        return Path(tempfile.gettempdir()) / f"lab-smoke-records-{os.getuid() if hasattr(os, 'getuid') else 0}"
+    return COMMITTED_DIR
+
+
+def hardware_key(device: str = "cpu", prov: dict | None = None) -> str:
+    """'cpu-amd-epyc-7b13-2c' or 'cuda-nvidia-h200': names the file a record lives in."""
+    prov = prov or env.provenance(device)
+    if device == "cuda" and prov.get("gpu"):
+        name = prov["gpu"]["name"]
+    else:
+        name = f"{prov['cpu']}-{prov['cpu_count']}c"
+    return f"{'cuda' if device == 'cuda' else 'cpu'}-" + re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+# ---------------------------------------------------------------- code fingerprint
+
+def _lab_imports(path: Path) -> set[str]:
+    """Names of the lab modules a source file imports (`import lab.x`, `from lab import x`, `from lab.x import y`)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("lab.")}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module == "lab":
+                found |= {f"lab.{a.name}" for a in node.names}
+            elif node.module.startswith("lab."):
+                found.add(node.module)
+    return found
+
+
+def _module_file(name: str) -> Path | None:
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    return Path(spec.origin) if spec and spec.origin and spec.origin.endswith(".py") else None
+
+
+def code_modules(root_module: str) -> list[str]:
+    """root_module and every lab module it reaches through imports."""
+    seen, todo = set(), [root_module]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        path = _module_file(name)
+        if path is None:
+            continue
+        seen.add(name)
+        todo += sorted(_lab_imports(path) - seen)
+    return sorted(seen)
+
+
+def fingerprint(modules: list[str]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(modules):
+        path = _module_file(name)
+        h.update(name.encode() + b"\0" + (path.read_bytes() if path else b"<missing>") + b"\0")
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------- records
+
+def _canonical(obj) -> object:
+    """JSON round trip: what is stored is exactly what a later read returns (tuples become lists, etc.)."""
+    return json.loads(json.dumps(obj, sort_keys=True, default=str))
+
+
+def record_path(name: str, key: str, profile_name: str | None = None) -> Path:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_\-/.]*", name) or ".." in name:
+        raise ValueError(f"record name {name!r}: use lowercase letters, digits, - _ . and / (e.g. 'week1/finetune')")
+    return records_dir(profile_name) / name / f"{key}.json"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)      # atomic on POSIX: readers see the old file or the new one, never half of one
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+
+
+def staleness(record: dict, config: dict | None = None) -> list[str]:
+    """Why a record no longer matches: [] when fresh."""
+    why = []
+    code = record.get("code", {})
+    now = fingerprint(code.get("modules", []))
+    if now != code.get("fingerprint"):
+        why.append(f"code changed in {', '.join(code.get('modules', [])) or '?'}")
+    if config is not None and _canonical(config) != record.get("config"):
+        old, new = record.get("config") or {}, _canonical(config)
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        why.append(f"config changed: {', '.join(changed)}")
+    elif config is None:
+        # From the command line we cannot rebuild the call's config, but we can see whether the profile it used
+        # has been edited since.
+        from lab.config import PROFILES
+        stored = (record.get("config") or {}).get("profile")
+        if isinstance(stored, dict) and stored.get("name") in PROFILES:
+            if _canonical(PROFILES[stored["name"]].to_dict()) != stored:
+                why.append(f"profile {stored['name']!r} changed")
+    return why
+
+
+def measured(name: str, fn: Callable[..., dict], *, profile=None, device: str = "cpu", **config) -> dict:
+    """fn(**config) -> plain-JSON dict, or the stored record of an earlier identical run on this hardware.
+
+    `profile` (a lab.config.Profile) is passed to fn as `profile=` and recorded in the config.
+    `device` is where fn runs ('cpu' or 'cuda'): it picks the record file, so CPU and GPU records coexist.
+    """
+    full_config = dict(config)
+    if profile is not None:
+        full_config["profile"] = profile.to_dict()
+    prov = env.provenance(device)
+    path = record_path(name, hardware_key(device, prov), profile.name if profile is not None else None)
+    modules = code_modules(fn.__module__) if fn.__module__.startswith("lab") else [fn.__module__]
+    stored = read(path)
+    if stored is not None and os.environ.get("LAB_REMEASURE") != "1":
+        why = staleness(stored, full_config)
+        if not why:
+            print(f"[lab] {name}: stored record from {stored['provenance']['date']} "
+                  f"({env.device_label(stored['provenance'])})")
+            return stored
+        print(f"[lab] {name}: re-measuring ({'; '.join(why)})")
+    else:
+        print(f"[lab] {name}: measuring on {env.device_label(prov)}")
+    kwargs = dict(config)
+    if profile is not None:
+        kwargs["profile"] = profile
+    start = time.perf_counter()
+    result = fn(**kwargs)
+    wall_s = time.perf_counter() - start
+    record = {
+        "name": name,
+        "config": _canonical(full_config),
+        "result": _canonical(result),
+        "wall_s": round(wall_s, 3),
+        "code": {"modules": modules, "fingerprint": fingerprint(modules)},
+        "provenance": env.provenance(device),   # taken after the run: the date is when it finished
+    }
+    write_atomic(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return record
+
+
+def load_all(name: str, profile_name: str | None = None) -> list[dict]:
+    """Every stored record of a measurement, one per hardware, e.g. to show CPU and GPU rows side by side."""
+    folder = records_dir(profile_name) / name
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+
+
+def status(folder: Path | None = None) -> list[dict]:
+    """One row per record under the folder: name, hardware, date, commit, wall time, and why it is stale."""
+    folder = folder or records_dir()
+    rows = []
+    for p in sorted(folder.rglob("*.json")):
+        try:
+            rec = json.loads(p.read_text())
+        except (json.JSONDecodeError, OSError) as e:
+            rows.append({"record": str(p.relative_to(folder)), "stale": f"unreadable: {e}"})
+            continue
+        prov = rec.get("provenance", {})
+        git = prov.get("git") or {}
+        rows.append({
+            "record": rec.get("name", str(p.parent.relative_to(folder))),
+            "hardware": env.device_label(prov),
+            "date": prov.get("date"),
+            "commit": (git.get("commit") or "?")[:10] + ("+dirty" if git.get("dirty") else ""),
+            "torch": (prov.get("libraries") or {}).get("torch"),
+            "wall_s": rec.get("wall_s"),
+            "stale": "; ".join(staleness(rec)) or "",
+        })
+    return rows

@@ -1,0 +1,95 @@
+"""Shared display code for the pages: Markdown tables, the provenance panel, notebook links, plot styling.
+
+Pages call these and only display; each week's own tables are built in its module (e.g. lab.quantize) and shown
+through `table()` here, so no page copies display code from another.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from lab import env
+
+
+def table(rows, floatfmt: str = ".3g", index: bool = False):
+    """Rows (list of dicts or a DataFrame) as a Markdown table object that Quarto renders as a real table."""
+    from IPython.display import Markdown
+    df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
+    return Markdown(df.to_markdown(index=index, floatfmt=floatfmt))
+
+
+def fmt(x: float, digits: int = 2) -> str:
+    """A number for prose: fixed decimals, thousands separators."""
+    return f"{x:,.{digits}f}"
+
+
+def pct(x: float, digits: int = 1) -> str:
+    return f"{100 * x:.{digits}f}%"
+
+
+def provenance_rows(records: list[dict]) -> list[dict]:
+    """One row per record: what was measured, where, with which versions, from which commit, when."""
+    rows = []
+    for rec in records:
+        p = rec["provenance"]
+        git = p.get("git") or {}
+        rows.append({
+            "measurement": rec["name"],
+            "hardware": env.device_label(p),
+            "torch": (p.get("libraries") or {}).get("torch"),
+            "transformers": (p.get("libraries") or {}).get("transformers"),
+            "commit": (git.get("commit") or "?")[:8] + (" (dirty)" if git.get("dirty") else ""),
+            "date": (p.get("date") or "")[:10],
+            "wall time (s)": rec.get("wall_s"),
+        })
+    return rows
+
+
+def this_machine() -> dict:
+    """The machine rendering the page, for the provenance panel."""
+    p = env.provenance()
+    return {
+        "CPU": f"{p['cpu']} ({p['cpu_count']} cores, {p['memory_gb']} GB)",
+        "GPU": (f"{p['gpu']['name']} ({p['gpu']['memory_gb']} GB, CUDA {p['gpu']['cuda']})" if p["gpu"] else "none"),
+        "Python": p["python"],
+        **{lib: (v or "not installed") for lib, v in p["libraries"].items()},
+        "ONNX Runtime providers listed": ", ".join(p["ort_providers"] or []) or "none",
+        "git commit": (p["git"]["commit"] or "?")[:10] + (" (dirty tree)" if p["git"]["dirty"] else ""),
+    }
+
+
+# ---------------------------------------------------------------- notebooks
+
+def site_settings(root: Path | None = None) -> dict:
+    """The `ecbs5200:` block of _quarto.yml: notebook install source and repository address."""
+    import yaml
+    root = root or env.repo_root()
+    cfg = yaml.safe_load((root / "_quarto.yml").read_text()) or {}
+    return cfg.get("ecbs5200", {})
+
+
+def notebook_links(page: str):
+    """Markdown links to a page's student notebook: download, and open in Kaggle (which imports from GitHub)."""
+    from IPython.display import Markdown
+    stem = Path(page).with_suffix("").as_posix()
+    rel = "../" * (len(Path(page).parts) - 1) + f"notebooks/{stem.replace('/', '-')}.ipynb"
+    s = site_settings()
+    kaggle = ""
+    if s.get("repo-url"):
+        raw = f"{s['repo-url'].rstrip('/')}/blob/{s.get('branch', 'main')}/notebooks/{stem.replace('/', '-')}.ipynb"
+        kaggle = f" · [Open in Kaggle](https://kaggle.com/kernels/welcome?src={raw})"
+    return Markdown(f"[Download this page as a notebook]({rel}){kaggle}")
+
+
+# ---------------------------------------------------------------- plots
+
+def style(ax, title: str = "", xlabel: str = "", ylabel: str = ""):
+    """One look for every plot on the site."""
+    ax.set_title(title, loc="left", fontsize=11)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(axis="y", alpha=0.3)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    return ax
