@@ -19,9 +19,18 @@ def current_page() -> str:
 
 
 def expect(condition: bool, claim: str, **numbers) -> bool:
-    """Stop the render with ClaimError unless `condition` holds. `numbers` are shown in the message."""
-    if not condition:
-        shown = ", ".join(f"{k}={v!r}" for k, v in numbers.items()) or "no numbers given"
-        raise ClaimError(f"page {current_page()}: the claim {claim!r} does not hold for the measured numbers "
-                         f"({shown}). Fix the prose or the code, then re-render.")
-    return True
+    """Stop the render with ClaimError unless `condition` holds. `numbers` are shown in the message.
+
+    Under the smoke profile (tiny random-init models, for CI) magnitudes mean nothing, so a broken claim is
+    printed as a warning instead: the smoke run checks that the page *executes*, the real profiles check the prose.
+    """
+    if condition:
+        return True
+    shown = ", ".join(f"{k}={v!r}" for k, v in numbers.items()) or "no numbers given"
+    message = (f"page {current_page()}: the claim {claim!r} does not hold for the measured numbers ({shown}). "
+               f"Fix the prose or the code, then re-render.")
+    if os.environ.get("LAB_PROFILE") == "smoke":
+        import warnings
+        warnings.warn("smoke profile, not enforced: " + message, stacklevel=2)
+        return False
+    raise ClaimError(message)
