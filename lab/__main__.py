@@ -1,0 +1,142 @@
+"""python -m lab COMMAND: the course from the command line.
+
+    course   execute every page (index.qmd, course/*.qmd) into _freeze/, write the student notebooks, and run
+             `quarto render` when Quarto is installed
+    render   execute the named pages into DIR/_freeze (default: the repo)
+    check    fail, naming the page, when a frozen page is stale (hash != md5 of its source) or lacks a figure
+    status   list the measurement records with their provenance, and mark the stale ones
+    profile  show the profile that would be used here, and why
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from lab import env
+
+QUARTO_INSTALL = "https://quarto.org/docs/get-started/ (any OS; `quarto render` then publishes from _freeze/)"
+
+
+def site_pages(root: Path) -> list[Path]:
+    """Every page of the site, in navigation order: the home page, then course/ by file name."""
+    return [root / "index.qmd"] + sorted((root / "course").glob("*.qmd"))
+
+
+def _render(pages: list[Path], root: Path) -> int:
+    from lab.site import PageError, render_pages
+    for page in pages:
+        page = page.resolve()
+        if not page.is_file() or page.suffix != ".qmd":
+            print(f"error: {page} is not a .qmd file", file=sys.stderr)
+            return 2
+        try:
+            page.relative_to(root)
+        except ValueError:
+            print(f"error: {page} is outside the project root {root}; pass --root", file=sys.stderr)
+            return 2
+    for page in pages:
+        rel = page.resolve().relative_to(root).as_posix()
+        try:
+            # One page per call, so each kernel knows which page it is executing (lab.claims names it).
+            render_pages([page.resolve()], root, env={"LAB_PAGE": rel})
+        except PageError as e:
+            print(f"error: {e}", file=sys.stderr)
+            print(f"error: {rel} was not frozen; its previous _freeze entry is untouched", file=sys.stderr)
+            return 1
+    return 0
+
+
+def cmd_render(args) -> int:
+    root = Path(args.root).resolve()
+    return _render([Path(p) for p in args.pages], root)
+
+
+def cmd_course(args) -> int:
+    from lab.config import get_profile
+    from lab.report import site_settings
+    from lab.site import write_notebooks
+    root = env.repo_root()
+    profile = get_profile()
+    print(f"[lab] course on profile {profile.name!r} ({'LAB_PROFILE' if os.environ.get('LAB_PROFILE') else 'from the hardware'})")
+    pages = site_pages(root)
+    code = _render(pages, root)
+    if code:
+        return code
+    install = site_settings(root).get("notebook-install", "ecbs5200-lab")
+    written = write_notebooks(pages, root, root / "notebooks", install)
+    print(f"[lab] {len(written)} student notebooks in notebooks/")
+    if shutil.which("quarto"):
+        print("[lab] quarto render (reuses _freeze/, executes nothing)")
+        return subprocess.run(["quarto", "render"], cwd=root).returncode
+    print(f"[lab] no `quarto` on PATH, so the site was not built. _freeze/ is complete: install Quarto from "
+          f"{QUARTO_INSTALL}, then run `quarto render` here.")
+    return 0
+
+
+def cmd_check(args) -> int:
+    from lab.site import check_site
+    root = Path(args.root).resolve()
+    problems = check_site(root)
+    for p in problems:
+        print(f"stale: {p}", file=sys.stderr)
+    if problems:
+        print(f"{len(problems)} problem(s): re-render with `python -m lab render PAGE.qmd` "
+              f"(or `make course`), then commit _freeze/", file=sys.stderr)
+        return 1
+    print(f"ok: every page in {root} is frozen and fresh")
+    return 0
+
+
+def cmd_status(args) -> int:
+    from lab import measure
+    folder = Path(args.dir) if args.dir else measure.records_dir()
+    rows = measure.status(folder)
+    if not rows:
+        print(f"no records under {folder}")
+        return 0
+    import pandas as pd
+    df = pd.DataFrame(rows)
+    df["stale"] = df["stale"].replace("", "fresh")
+    print(f"records under {folder}:")
+    print(df.to_string(index=False))
+    n_stale = int((df["stale"] != "fresh").sum())
+    print(f"{len(df)} record(s), {n_stale} stale" + (" (re-render their pages, or set LAB_REMEASURE=1)" if n_stale else ""))
+    return 0
+
+
+def cmd_profile(args) -> int:
+    from lab import models
+    from lab.config import get_profile
+    chosen = get_profile()
+    resolved = models.resolve_profile(chosen)
+    print(f"profile: {resolved.name} (model {resolved.model}); chosen by "
+          f"{'LAB_PROFILE' if os.environ.get('LAB_PROFILE') else 'the hardware'}")
+    for k, v in resolved.to_dict().items():
+        print(f"  {k:18} {v}")
+    return 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m lab", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("course", help="execute every page, write notebooks, quarto render if available")
+    r = sub.add_parser("render", help="execute pages into DIR/_freeze")
+    r.add_argument("pages", nargs="+")
+    r.add_argument("--root", default=str(env.repo_root()), help="project root (default: this checkout)")
+    c = sub.add_parser("check", help="fail when a frozen page is stale or lacks a figure")
+    c.add_argument("--root", default=str(env.repo_root()))
+    s = sub.add_parser("status", help="list measurement records and mark stale ones")
+    s.add_argument("--dir", help="records folder (default: course/measurements)")
+    sub.add_parser("profile", help="show the profile used here")
+    args = ap.parse_args(argv)
+    return {"course": cmd_course, "render": cmd_render, "check": cmd_check,
+            "status": cmd_status, "profile": cmd_profile}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

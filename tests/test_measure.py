@@ -1,0 +1,100 @@
+import importlib
+import json
+import os
+import sys
+
+import pytest
+
+from lab import measure
+from lab.config import PROFILES
+
+calls = []
+
+
+def double(x):
+    calls.append(x)
+    return {"y": 2 * x, "pair": (x, x)}
+
+
+def test_measured_runs_once_then_returns_the_stored_record(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAB_RECORDS", str(tmp_path))
+    calls.clear()
+    first = measure.measured("t/double", double, x=3)
+    second = measure.measured("t/double", double, x=3)
+    assert calls == [3]
+    assert first == second
+    assert first["result"] == {"y": 6, "pair": [3, 3]}          # stored as plain JSON
+    assert first["config"] == {"x": 3}
+    for key in ("cpu", "python", "libraries", "git", "date", "ort_providers"):
+        assert key in first["provenance"]
+    path = tmp_path / "t" / "double" / f"{measure.hardware_key()}.json"
+    assert json.loads(path.read_text()) == first
+
+
+def test_config_change_and_remeasure_force_a_fresh_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAB_RECORDS", str(tmp_path))
+    calls.clear()
+    measure.measured("t/double", double, x=3)
+    measure.measured("t/double", double, x=4)                   # config changed: stale
+    monkeypatch.setenv("LAB_REMEASURE", "1")
+    measure.measured("t/double", double, x=4)
+    assert calls == [3, 4, 4]
+
+
+def test_code_change_marks_the_record_stale(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAB_RECORDS", str(tmp_path / "records"))
+    src = tmp_path / "mod_under_test.py"
+    src.write_text("def f(x):\n    return {'v': x}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    mod = importlib.import_module("mod_under_test")
+    rec = measure.measured("t/code", mod.f, x=1)
+    assert measure.staleness(rec) == []
+    src.write_text("def f(x):\n    return {'v': x + 1}\n")
+    assert any("code changed" in w for w in measure.staleness(rec))
+    assert any("code changed" in row["stale"] for row in measure.status(tmp_path / "records"))
+    sys.modules.pop("mod_under_test", None)
+
+
+def test_fingerprint_follows_lab_imports():
+    # lab.measure imports lab.env and lab.config: a change to either must change its records' fingerprint.
+    assert {"lab.measure", "lab.env", "lab.config"} <= set(measure.code_modules("lab.measure"))
+
+
+def test_a_failed_write_leaves_the_previous_record_intact(tmp_path, monkeypatch):
+    path = tmp_path / "r.json"
+    measure.write_atomic(path, '{"old": true}')
+
+    def killed(*a, **k):
+        raise KeyboardInterrupt   # as if the process died between writing the temp file and renaming it
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        measure.write_atomic(path, '{"new": true}')
+    assert json.loads(path.read_text()) == {"old": True}
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]      # no temp file left behind
+
+
+def test_smoke_profile_never_writes_into_the_committed_record(monkeypatch):
+    monkeypatch.delenv("LAB_RECORDS", raising=False)
+    assert measure.records_dir("smoke") != measure.COMMITTED_DIR
+    before = sorted(measure.COMMITTED_DIR.rglob("*")) if measure.COMMITTED_DIR.exists() else []
+    rec = measure.measured("t/smoke-only", lambda profile, x: {"x": x}, profile=PROFILES["smoke"], x=1)
+    after = sorted(measure.COMMITTED_DIR.rglob("*")) if measure.COMMITTED_DIR.exists() else []
+    assert before == after
+    assert rec["config"]["profile"]["name"] == "smoke"
+
+
+def test_records_from_two_devices_live_side_by_side(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAB_RECORDS", str(tmp_path))
+    measure.measured("t/side", double, x=1)
+    gpu_prov = {"cpu": "x", "cpu_count": 2, "gpu": {"name": "Tesla T4"}}
+    assert measure.hardware_key("cuda", gpu_prov) == "cuda-tesla-t4"
+    fake = json.loads((tmp_path / "t" / "side" / f"{measure.hardware_key()}.json").read_text())
+    fake["provenance"].update(device="cuda", gpu={"name": "Tesla T4"})
+    (tmp_path / "t" / "side" / "cuda-tesla-t4.json").write_text(json.dumps(fake))
+    labels = sorted(r["provenance"]["device"] for r in measure.load_all("t/side"))
+    assert labels == ["cpu", "cuda"]
+
+
+def test_bad_record_names_are_refused():
+    with pytest.raises(ValueError, match="week1/finetune"):
+        measure.record_path("../escape", "cpu-x")
