@@ -134,8 +134,12 @@ def main(argv=None) -> int:
     s.add_argument("--dir", help="records folder (default: course/measurements)")
     sub.add_parser("profile", help="show the profile used here")
     args = ap.parse_args(argv)
-    return {"course": cmd_course, "render": cmd_render, "check": cmd_check,
-            "status": cmd_status, "profile": cmd_profile}[args.cmd](args)
+    try:
+        return {"course": cmd_course, "render": cmd_render, "check": cmd_check,
+                "status": cmd_status, "profile": cmd_profile}[args.cmd](args)
+    except ValueError as e:    # bad input (an unknown profile, say): the message already says what to do
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
