@@ -22,8 +22,9 @@ QUARTO_INSTALL = "https://quarto.org/docs/get-started/ (any OS; `quarto render` 
 
 
 def site_pages(root: Path) -> list[Path]:
-    """Every page of the site, in navigation order: the home page, then course/ by file name."""
-    return [root / "index.qmd"] + sorted((root / "course").glob("*.qmd"))
+    """Every page of the site: index.qmd, course/*.qmd, and any page _quarto.yml lists (lab.site.check decides)."""
+    from lab.site.check import site_pages as pages
+    return [root / rel for rel in pages(root)]
 
 
 def _render(pages: list[Path], root: Path) -> int:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import importlib.util
+import inspect
 import json
 import os
 import re
@@ -89,6 +90,20 @@ def code_modules(root_module: str) -> list[str]:
     return sorted(seen)
 
 
+def code_of(fn: Callable) -> dict:
+    """What produced a record: the lab modules behind `fn`, or, for a function defined in a notebook or script
+    (`__main__`, not importable later), the hash of its own source."""
+    module = fn.__module__ or "__main__"
+    if module != "__main__" and _module_file(module) is not None:
+        modules = code_modules(module) if module.startswith("lab") else [module]
+        return {"modules": modules, "fingerprint": fingerprint(modules)}
+    try:
+        source = inspect.getsource(fn)
+    except (OSError, TypeError):
+        source = fn.__qualname__
+    return {"modules": [], "fingerprint": hashlib.sha256(source.encode()).hexdigest()}
+
+
 def fingerprint(modules: list[str]) -> str:
     h = hashlib.sha256()
     for name in sorted(modules):
@@ -131,13 +146,15 @@ def read(path: Path) -> dict | None:
         return None
 
 
-def staleness(record: dict, config: dict | None = None) -> list[str]:
-    """Why a record no longer matches: [] when fresh."""
+def staleness(record: dict, config: dict | None = None, code: dict | None = None) -> list[str]:
+    """Why a record no longer matches: [] when fresh. `code` is code_of(fn) at call time; without it (the status
+    command) the fingerprint is recomputed from the stored module list, which a notebook-defined function lacks."""
     why = []
-    code = record.get("code", {})
-    now = fingerprint(code.get("modules", []))
-    if now != code.get("fingerprint"):
-        why.append(f"code changed in {', '.join(code.get('modules', [])) or '?'}")
+    stored = record.get("code", {})
+    if code is None and stored.get("modules"):
+        code = {"modules": stored["modules"], "fingerprint": fingerprint(stored["modules"])}
+    if code is not None and code["fingerprint"] != stored.get("fingerprint"):
+        why.append(f"code changed in {', '.join(stored.get('modules') or ['the measuring function'])}")
     if config is not None and _canonical(config) != record.get("config"):
         old, new = record.get("config") or {}, _canonical(config)
         changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
@@ -164,10 +181,10 @@ def measured(name: str, fn: Callable[..., dict], *, profile=None, device: str = 
         full_config["profile"] = profile.to_dict()
     prov = env.provenance(device)
     path = record_path(name, hardware_key(device, prov), profile.name if profile is not None else None)
-    modules = code_modules(fn.__module__) if fn.__module__.startswith("lab") else [fn.__module__]
+    code = code_of(fn)
     stored = read(path)
     if stored is not None and os.environ.get("LAB_REMEASURE") != "1":
-        why = staleness(stored, full_config)
+        why = staleness(stored, full_config, code)
         if not why:
             print(f"[lab] {name}: stored record from {stored['provenance']['date']} "
                   f"({env.device_label(stored['provenance'])})")
@@ -186,7 +203,7 @@ def measured(name: str, fn: Callable[..., dict], *, profile=None, device: str = 
         "config": _canonical(full_config),
         "result": _canonical(result),
         "wall_s": round(wall_s, 3),
-        "code": {"modules": modules, "fingerprint": fingerprint(modules)},
+        "code": code,
         "provenance": env.provenance(device),   # taken after the run: the date is when it finished
     }
     write_atomic(path, json.dumps(record, indent=2, sort_keys=True) + "\n")

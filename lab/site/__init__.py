@@ -1,0 +1,18 @@
+"""The course site's page executor: runs `.qmd` pages through a Jupyter kernel and writes the
+`_freeze/` entries Quarto publishes unchanged (the Quarto CLI is not available where pages are
+executed). Modules, one idea each:
+
+- qmd.py       parse a page into cells the way Quarto's jupyter engine does
+- execute.py   run those cells in a fresh kernel (nbclient), PageError on failure
+- markdown.py  executed cells -> Quarto's frozen markdown + figure files
+- freeze.py    html.json + figure-html/ written atomically into _freeze/
+- render.py    render_pages: the above, page by page
+- check.py     check_site: are the frozen entries fresh?
+- notebooks.py write_notebooks: clean student notebooks (Kaggle) from the pages
+"""
+from .check import check_site
+from .execute import PageError
+from .notebooks import write_notebooks
+from .render import render_pages
+
+__all__ = ["render_pages", "check_site", "write_notebooks", "PageError"]
