@@ -53,7 +53,7 @@ def this_machine() -> dict:
         "CPU": f"{p['cpu']} ({p['cpu_count']} cores, {p['memory_gb']} GB)",
         "GPU": (f"{p['gpu']['name']} ({p['gpu']['memory_gb']} GB, CUDA {p['gpu']['cuda']})" if p["gpu"] else "none"),
         "Python": p["python"],
-        **{lib: (v or "not installed") for lib, v in p["libraries"].items()},
+        **{lib: v for lib, v in p["libraries"].items() if v},   # e.g. only one of onnxruntime / -gpu is installed
         "ONNX Runtime providers listed": ", ".join(p["ort_providers"] or []) or "none",
         "git commit": (p["git"]["commit"] or "?")[:10] + (" (dirty tree)" if p["git"]["dirty"] else ""),
     }
