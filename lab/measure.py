@@ -129,6 +129,7 @@ def write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o644)      # mkstemp makes it owner-only; a record is meant to be read by everyone
         with os.fdopen(fd, "w") as f:
             f.write(text)
             f.flush()
