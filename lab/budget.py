@@ -1,0 +1,90 @@
+"""Will the full fine-tune fit the budget? A projection from a measured run, and the FLOP rate it achieved.
+
+Time: a transformer step costs roughly in proportion to the tokens it computes on, padding included, so the
+measured seconds per padded token times the full workload's padded tokens (counted exactly, from the same length
+grouping) projects the training time; evaluation is projected per example the same way. The rate is the median
+over steps, not the mean: on a shared machine another process can slow some steps tenfold (two threads that must
+meet at every parallel region, one of them descheduled), and the mean would spread that over the projection.
+This is an estimate: it ignores warm-up, checkpoint writes, and any change of step cost with sequence length
+beyond linear.
+
+FLOPs: training costs about 6 x parameters x tokens (2 for the forward pass, 4 for the backward), the usual
+estimate for transformers (Kaplan et al., 2020). It counts embedding parameters that do no matrix multiply and
+ignores attention's quadratic term, so it is an estimate too; on short sequences the two roughly cancel.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from lab import data
+
+BUDGET_S = 40 * 60   # the course's budget for one fine-tune: a 40-minute Kaggle session on a T4
+
+# Dense fp16/bf16 tensor-core peaks in TFLOP/s from the vendor datasheets (without 2:4 sparsity). More specific
+# names come first: "H100 PCIe" must match before "H100".
+PEAK_TFLOPS = [
+    ("T4", 65.0),
+    ("P100", 18.7),          # no tensor cores: plain fp16
+    ("V100", 125.0),
+    ("A10G", 70.0),
+    ("A100", 312.0),
+    ("L4", 121.0),
+    ("H100 PCIe", 756.0),
+    ("H100", 989.0),         # SXM
+    ("H200", 989.0),
+]
+
+
+def peak_tflops(gpu_name: str | None) -> float | None:
+    """The GPU's dense fp16/bf16 peak, or None for the CPU and for GPUs not in the table."""
+    if not gpu_name:
+        return None
+    for name, peak in sorted(PEAK_TFLOPS, key=lambda row: -len(row[0])):   # longest (most specific) name first
+        if name.lower() in gpu_name.lower():
+            return peak
+    return None
+
+
+def training_flops(n_params: int, tokens: int) -> float:
+    return 6.0 * n_params * tokens
+
+
+def padded_tokens(lengths: list[int], profile, batching: dict) -> tuple[int, int]:
+    """(optimizer steps, padded tokens) of the profile's epochs over examples of these lengths, batched as in
+    training (`batching`: lab.data.batch_order's group_by_length and pool)."""
+    steps = tokens = 0
+    for epoch in range(profile.epochs):
+        for batch in data.batch_order(lengths, profile.batch_size, profile.seed, epoch, **batching):
+            steps += 1
+            tokens += len(batch) * max(lengths[i] for i in batch)
+    return steps, tokens
+
+
+def project(history: dict, profile, full_train_lengths: list[int], full_eval_n: int | None = None,
+            gpu_name: str | None = None, budget_s: float = BUDGET_S) -> dict:
+    """Project the full fine-tune (all of `full_train_lengths`, profile.epochs) from a measured history."""
+    clock = history["clock"]
+    s_per_token = float(np.median([s / n for s, n in zip(history["step_s"], history["step_padded_tokens"])]))
+    steps, tokens = padded_tokens(full_train_lengths, profile, history["batching"])
+    eval_s = sum(e["eval_s"] for e in history["epochs"]) / max(1, len(history["epochs"]))
+    eval_per_example = eval_s / max(1, history["val_examples"])
+    full_eval_n = full_eval_n if full_eval_n is not None else history["val_examples"]
+    train_s = s_per_token * tokens
+    total_s = train_s + eval_per_example * full_eval_n * profile.epochs
+    achieved = training_flops(history["n_params"], clock["padded_tokens"]) / clock["train_s"] / 1e12
+    peak = peak_tflops(gpu_name)
+    return {
+        "workload": {"examples": len(full_train_lengths), "epochs": profile.epochs, "steps": steps,
+                     "padded_tokens": tokens, "eval_examples_per_epoch": full_eval_n},
+        "measured_s_per_padded_token": s_per_token,                           # median over steps
+        "mean_s_per_padded_token": clock["train_s"] / clock["padded_tokens"],  # for comparison
+        "projected_train_s": train_s,
+        "projected_total_s": total_s,
+        "budget_s": budget_s,
+        "fits": total_s <= budget_s,
+        "flops_estimate": "6 x parameters x padded tokens",
+        "achieved_tflops": achieved,
+        "gpu": gpu_name,
+        "peak_tflops": peak,
+        "fraction_of_peak": achieved / peak if peak else None,
+    }

@@ -1,0 +1,386 @@
+"""Fine-tune a sequence classifier: a compact loop you can read in one sitting.
+
+    model, tokenizer = models.load("minilm")
+    history = train(model, tokenizer, data.load_splits(profile), profile)
+
+AdamW with linear warmup then linear decay, gradient clipping, length-grouped batches with dynamic padding
+(lab.data.batch_order / collate), evaluation each epoch against the majority baseline. Precision follows the
+hardware: fp32 on the CPU; bf16 autocast on GPUs that have bf16 (compute capability 8.0+: A100, L4, H100); fp16
+autocast plus a gradient scaler on older GPUs such as the T4, whose fp16 gradients would underflow unscaled.
+
+Every source of randomness is seeded (model init, dropout, batch order), and a checkpoint holds the position in
+the data order and every RNG state, so a run resumed after a crash ends with the same weights, bit for bit on the
+CPU, as one that never stopped (lab.checkpoint, tests/test_checkpoint.py).
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import random
+import signal
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lab import budget, checkpoint, data, env, models
+
+BASELINE_NOTE = "majority class of the training split"
+
+
+# ---------------------------------------------------------------- hardware and precision
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def precision_for(device: str) -> str:
+    """'fp32' on the CPU; on CUDA 'bf16' where the GPU has it (capability 8.0+), else 'fp16' (T4, V100, P100)."""
+    if not str(device).startswith("cuda"):
+        return "fp32"   # CPU autocast would change the numbers and is rarely faster for training
+    major, _ = torch.cuda.get_device_capability(torch.device(device))
+    return "bf16" if major >= 8 else "fp16"   # is_bf16_supported() also says True where bf16 is only emulated
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)   # also seeds every CUDA device
+
+
+def set_deterministic(on: bool) -> None:
+    """Deterministic GPU kernels (slower); cuBLAS needs its workspace setting before its first call."""
+    if on:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(on)
+    torch.backends.cudnn.deterministic = on
+
+
+# ---------------------------------------------------------------- metrics and evaluation
+
+def metrics(preds, labels) -> dict:
+    """Accuracy and macro-F1 (unweighted mean of per-class F1 over the classes present in labels or preds)."""
+    preds, labels = np.asarray(preds).ravel(), np.asarray(labels).ravel()
+    if preds.shape != labels.shape or len(labels) == 0:
+        raise ValueError(f"need equally many predictions and labels, at least one: got {preds.shape} and "
+                         f"{labels.shape}")
+    f1s = []
+    for c in np.union1d(preds, labels):
+        tp = np.sum((preds == c) & (labels == c))
+        wrong = np.sum((preds == c) != (labels == c))          # false positives + false negatives
+        f1s.append(2 * tp / (2 * tp + wrong))
+    return {"accuracy": float(np.mean(preds == labels)), "macro_f1": float(np.mean(f1s))}
+
+
+@torch.no_grad()
+def evaluate(model, enc: data.Encoded, batch_size: int = 64, device=None, logits: bool = False) -> dict:
+    """Accuracy and macro-F1 on encoded examples; `logits=True` also returns them (n, classes), in input order."""
+    device = device or next(model.parameters()).device
+    model.eval()
+    order = sorted(range(len(enc)), key=lambda i: len(enc.input_ids[i]))   # similar lengths: little padding
+    out = torch.empty((len(enc), model.config.num_labels))
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        batch = data.collate(enc, idx)
+        with _autocast(device):
+            out[idx] = model(input_ids=batch["input_ids"].to(device),
+                             attention_mask=batch["attention_mask"].to(device)).logits.float().cpu()
+    result = {**metrics(out.argmax(-1).numpy(), enc.labels), "n": len(enc)}
+    if logits:
+        result["logits"] = out
+    return result
+
+
+def _autocast(device):
+    prec = precision_for(str(device))
+    if prec == "fp32":
+        return torch.autocast("cpu", enabled=False)
+    return torch.autocast("cuda", dtype=torch.bfloat16 if prec == "bf16" else torch.float16)
+
+
+# ---------------------------------------------------------------- the loop
+
+def linear_schedule(optimizer, warmup_steps: int, total_steps: int):
+    """lr factor rises linearly 0 -> 1 over the warmup, then falls linearly to 0 at the last step."""
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return step / max(1, warmup_steps)
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def make_optimizer(model, profile):
+    # No weight decay on biases and LayerNorm weights (the 1-D tensors): the usual BERT recipe, as in HF Trainer.
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": profile.weight_decay},
+              {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=profile.lr)
+
+
+def batching(profile) -> dict:
+    """Length grouping on by default; `profile.but(extra={"group_by_length": False})` turns it off."""
+    return {"group_by_length": profile.extra.get("group_by_length", True), "pool": profile.extra.get("pool", 8)}
+
+
+def run_config(profile, enc: data.Encoded, precision: str) -> dict:
+    """What a resumed run must share with the run it continues: the profile, the batching, the exact data."""
+    digest = hashlib.sha256(repr((enc.input_ids, enc.labels)).encode()).hexdigest()
+    return {**profile.to_dict(), **batching(profile), "precision": precision,
+            "train_examples": len(enc), "train_data_sha256": digest}
+
+
+def train(model, tokenizer, splits, profile, *, device=None, checkpoint_dir=None, checkpoint_every=None,
+          resume=False, progress=True) -> dict:
+    """Fine-tune `model` in place on splits.train; evaluate on splits.validation after each epoch.
+
+    checkpoint_dir: where 'step-NNNNNN' checkpoints go: every `checkpoint_every` optimizer steps, at each epoch's
+    end, on Ctrl-C, and when done. resume=True continues from the newest one there (a finished run just reloads).
+    Returns the history: per-step loss and lr, per-epoch validation metrics, time and throughput.
+    """
+    device = torch.device(device or default_device())
+    seed_everything(profile.seed)
+    enc = data.encode(tokenizer, splits.train, profile.max_length)
+    enc_val = data.encode(tokenizer, splits.validation, profile.max_length)
+    lengths = enc.lengths()
+    steps_per_epoch = math.ceil(len(enc) / profile.batch_size)
+    total_steps = steps_per_epoch * profile.epochs
+    model.to(device)
+    optimizer = make_optimizer(model, profile)
+    scheduler = linear_schedule(optimizer, math.ceil(profile.warmup_ratio * total_steps), total_steps)
+    precision = precision_for(str(device))
+    scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")   # bf16 and fp32 need no loss scaling
+    config = run_config(profile, enc, precision)
+    history = {"device": str(device), "precision": precision, "n_params": models.n_params(model),
+               "steps_per_epoch": steps_per_epoch, "total_steps": total_steps, "step": 0, "batching": batching(profile),
+               "val_examples": len(enc_val), "loss": [], "lr": [], "step_s": [], "step_padded_tokens": [],
+               "epochs": [], "resumed_from": [],
+               "clock": {"train_s": 0.0, "samples": 0, "tokens": 0, "padded_tokens": 0},
+               "baseline": data.majority_baseline(splits.train, splits.validation)}
+    start = {"epoch": 0, "batch": 0}
+    if checkpoint_dir and not resume and checkpoint.latest(checkpoint_dir):
+        print(f"[lab] fresh run: removing the earlier checkpoints in {checkpoint_dir}")
+        checkpoint.prune(checkpoint_dir, keep=0)     # else an older run's later steps would count as the latest
+    last = checkpoint.latest(checkpoint_dir) if (resume and checkpoint_dir) else None
+    if last is not None:
+        state = checkpoint.load(last, model, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
+                                config=config, restore_rng=True)
+        history, start = state["history"], state["position"]
+        if history["step"] < total_steps:
+            history["resumed_from"].append(history["step"])
+            print(f"[lab] resuming from {last} (step {history['step']} of {total_steps})")
+        else:
+            print(f"[lab] reloaded the finished run {last}")
+
+    def save(tag: str) -> Path:
+        folder = Path(checkpoint_dir or tempfile.mkdtemp(prefix="lab-interrupted-"))
+        path = checkpoint.save(folder / f"step-{history['step']:06d}", model, config=config,
+                               position=dict(position), optimizer=optimizer, scheduler=scheduler,
+                               scaler=scaler, history=history)
+        checkpoint.prune(folder)
+        print(f"[lab] checkpoint ({tag}) written: {path}", flush=True)
+        return path
+
+    position = dict(start)
+    with _progress_bar(total_steps, history["step"], progress) as bar, _ctrl_c_at_step_boundary() as interrupted:
+        for epoch in range(start["epoch"], profile.epochs):
+            order = data.batch_order(lengths, profile.batch_size, profile.seed, epoch, **batching(profile))
+            model.train()
+            first = start["batch"] if epoch == start["epoch"] else 0
+            for b in range(first, len(order)):
+                t0 = time.perf_counter()
+                lr = scheduler.get_last_lr()[0]     # the rate this step uses
+                batch = data.collate(enc, order[b])
+                loss = _step(model, batch, device, optimizer, scheduler, scaler, profile.grad_clip)
+                dt = time.perf_counter() - t0        # batching included; loss.item() in _step waited for the GPU
+                clock = history["clock"]
+                clock["train_s"] += dt
+                clock["samples"] += len(order[b])
+                clock["tokens"] += int(batch["attention_mask"].sum())
+                clock["padded_tokens"] += batch["input_ids"].numel()
+                history["step_s"].append(dt)
+                history["step_padded_tokens"].append(batch["input_ids"].numel())
+                history["step"] += 1
+                history["loss"].append(loss)
+                history["lr"].append(lr)
+                position.update(epoch=epoch, batch=b + 1)
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.3f}", samples_s=f"{clock['samples'] / clock['train_s']:.1f}")
+                if interrupted():
+                    path = save("interrupted")
+                    raise KeyboardInterrupt(f"training stopped at step {history['step']}; resume with "
+                                            f"train(..., checkpoint_dir={str(path.parent)!r}, resume=True)")
+                if checkpoint_every and checkpoint_dir and history["step"] % checkpoint_every == 0 \
+                        and b + 1 < len(order):
+                    save(f"every {checkpoint_every} steps")
+            t0 = time.perf_counter()
+            val = evaluate(model, enc_val, device=device)
+            history["epochs"].append({"epoch": epoch + 1, "step": history["step"], "val_accuracy": val["accuracy"],
+                                      "val_macro_f1": val["macro_f1"], "eval_s": time.perf_counter() - t0,
+                                      **history["clock"]})
+            position.update(epoch=epoch + 1, batch=0)
+            if checkpoint_dir:
+                save("epoch end")
+    clock = history["clock"]
+    history.update(samples_per_s=clock["samples"] / clock["train_s"], tokens_per_s=clock["tokens"] / clock["train_s"],
+                   padded_tokens_per_s=clock["padded_tokens"] / clock["train_s"])
+    return history
+
+
+def _step(model, batch, device, optimizer, scheduler, scaler, grad_clip) -> float:
+    batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+    with _autocast(device):
+        loss = model(**batch).loss
+    scaler.scale(loss).backward()         # a no-op scale unless fp16
+    scaler.unscale_(optimizer)            # clip the true gradients, not the scaled ones
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    scaler.step(optimizer)                # skips the step if fp16 gradients overflowed
+    scaler.update()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss.item()
+
+
+class _ctrl_c_at_step_boundary:
+    """Turn the first Ctrl-C into a request that the loop honours between steps, so the checkpoint it then writes
+    holds whole steps: a KeyboardInterrupt raised inside optimizer.step() would leave half-updated weights.
+    A second Ctrl-C interrupts at once. Signals can only be caught in the main thread; elsewhere this is a no-op."""
+
+    def __enter__(self):
+        self.requested, self.previous = False, None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return lambda: self.requested
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\n[lab] Ctrl-C: stopping after this step and saving a checkpoint (Ctrl-C again to quit now)",
+              flush=True)
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+        return False
+
+
+def _progress_bar(total: int, initial: int, enabled: bool):
+    from tqdm import tqdm
+    return tqdm(total=total, initial=initial, unit="step", disable=not enabled, mininterval=2.0, dynamic_ncols=True)
+
+
+# ---------------------------------------------------------------- the profile's fine-tuned model
+
+def run_dir(profile) -> Path:
+    """Where the profile's fine-tuned checkpoints live: <repo>/runs/<profile>-<model> ($LAB_RUNS overrides;
+    smoke runs go to a temp folder, like their records)."""
+    if os.environ.get("LAB_RUNS"):
+        root = Path(os.environ["LAB_RUNS"])
+    elif profile.name == "smoke":
+        root = Path(tempfile.gettempdir()) / "lab-smoke-runs"
+    else:
+        root = env.repo_root() / "runs"
+    return root / f"{profile.name}-{profile.model}"
+
+
+def checkpoint_every(profile) -> int:
+    """About four checkpoints per epoch: a crash loses at most a quarter of an epoch."""
+    return max(1, math.ceil((profile.train_size or 8000) / profile.batch_size / 4))
+
+
+def finetuned(profile, *, device=None):
+    """(model, tokenizer) fine-tuned with the profile. Trained once, then reloaded from the checkpoint in
+    run_dir(profile) (its SHA-256 fingerprint checked); an interrupted run resumes; a changed profile retrains."""
+    model, tokenizer = models.load(profile.model, seed=profile.seed)
+    splits = data.load_splits(profile)
+    kwargs = dict(device=device, checkpoint_dir=run_dir(profile), checkpoint_every=checkpoint_every(profile))
+    try:
+        train(model, tokenizer, splits, profile, resume=True, **kwargs)
+    except checkpoint.Mismatch as e:
+        print(f"[lab] {e}\n[lab] the stored run does not match this profile: training afresh")
+        model, tokenizer = models.load(profile.model, seed=profile.seed)
+        train(model, tokenizer, splits, profile, resume=False, **kwargs)
+    model.eval()
+    return model, tokenizer
+
+
+def finetune_record(profile) -> dict:
+    """Week 1's measurement: a fresh fine-tune (also stored as the profile's checkpoint for later weeks),
+    its test metrics against the majority baseline, throughput, and the full-workload budget projection."""
+    device = default_device()
+    model, tokenizer = models.load(profile.model, seed=profile.seed)
+    splits = data.load_splits(profile)
+    history = train(model, tokenizer, splits, profile, device=device, checkpoint_dir=run_dir(profile),
+                    checkpoint_every=checkpoint_every(profile))      # resume=False: a fresh measurement
+    test = evaluate(model, data.encode(tokenizer, splits.test, profile.max_length), device=device)
+    full = data.split(data.load_rotten_tomatoes(), seed=profile.split_seed)     # the whole split, not the subset
+    full_lengths = data.encode(tokenizer, full.train, profile.max_length).lengths()
+    return {
+        "model": {"key": profile.model, "n_params": history["n_params"]},
+        "data": splits.sizes(),
+        "history": history,
+        "test": test,
+        "baseline": data.majority_baseline(splits.train, splits.test),
+        "projection": budget.project(history, profile, full_lengths, len(full.validation), gpu_name=_gpu_name(device)),
+        "fingerprint": checkpoint.fingerprint(checkpoint.weights(model)),
+    }
+
+
+def _gpu_name(device) -> str | None:
+    return torch.cuda.get_device_name(torch.device(device)) if str(device).startswith("cuda") else None
+
+
+# ---------------------------------------------------------------- display
+
+def learning_curve(history: dict, title: str = "Training loss and validation accuracy"):
+    """Per-step training loss (raw and smoothed) with the validation accuracy after each epoch."""
+    import matplotlib.pyplot as plt
+    from lab import report
+    loss = np.array(history["loss"])
+    window = max(1, len(loss) // 20)
+    smooth = np.convolve(loss, np.ones(window) / window, mode="valid")
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    ax.plot(np.arange(1, len(loss) + 1), loss, color="0.8", lw=0.8, label="loss per step")
+    ax.plot(np.arange(window, len(loss) + 1), smooth, color="C0", lw=2, label=f"mean of {window} steps")
+    report.style(ax, title, "optimizer step", "cross-entropy loss")
+    acc = ax.twinx()
+    acc.plot([e["step"] for e in history["epochs"]], [e["val_accuracy"] for e in history["epochs"]],
+             "o-", color="C1", label="validation accuracy")
+    acc.axhline(history["baseline"]["accuracy"], color="C1", ls=":", lw=1, label="majority baseline")
+    acc.set_ylabel("validation accuracy")
+    acc.set_ylim(0.4, 1.0)
+    lines = ax.get_legend_handles_labels()[0] + acc.get_legend_handles_labels()[0]
+    ax.legend(lines, [ln.get_label() for ln in lines], loc="center right", fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def throughput_rows(records: list[dict]) -> list[dict]:
+    """One row per stored week-1 fine-tune (one per hardware): time, throughput, FLOP rate, test accuracy."""
+    rows = []
+    for rec in records:
+        r, prov = rec["result"], rec["provenance"]
+        h, p = r["history"], r["projection"]
+        rows.append({
+            "hardware": env.device_label(prov), "model": r["model"]["key"], "precision": h["precision"],
+            "steps": h["step"], "training time (s)": round(h["clock"]["train_s"], 1),
+            "median step (s)": round(float(np.median(h["step_s"])), 3),
+            "samples/s": round(h["samples_per_s"], 1), "tokens/s": round(h["tokens_per_s"]),
+            "TFLOP/s (estimate)": round(p["achieved_tflops"], 3),
+            "GPU peak TFLOP/s": p["peak_tflops"] if p["peak_tflops"] else "n/a",
+            "share of peak": f"{100 * p['fraction_of_peak']:.1f}%" if p["fraction_of_peak"] else "n/a",
+            "test accuracy": round(r["test"]["accuracy"], 3),
+        })
+    return rows
+
+
+def checks_rows(record: dict) -> list[dict]:
+    """The determinism, reload and resume checks as table rows, with shortened fingerprints."""
+    return [{"check": row["check"], "where": row["mode"], "result": "pass" if row["pass"] else "FAIL",
+             "SHA-256 of the weights": row["fingerprint"][:16] + "…",
+             "reference": (row.get("reference") or row["fingerprint"])[:16] + "…"}
+            for row in record["rows"]]

@@ -1,0 +1,197 @@
+"""lab.train and lab.budget on the smoke profile (tiny random-init BERT): each test takes seconds."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lab import budget, checkpoint, data, get_profile, models, train
+
+SMOKE = get_profile("smoke")
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return data.load_splits(SMOKE)
+
+
+def run(profile=SMOKE, splits_=None, **kwargs):
+    model, tokenizer = models.load(profile.model, seed=profile.seed)
+    history = train.train(model, tokenizer, splits_ or data.load_splits(profile), profile, progress=False, **kwargs)
+    return model, tokenizer, history
+
+
+# ---------------------------------------------------------------- metrics
+
+def test_metrics_by_hand():
+    # preds 1,1,0,0,1 vs labels 1,0,0,1,1: class 1 has tp=2 fp=1 fn=1 -> F1 2/3; class 0 has tp=1 fp=1 fn=1 -> 1/2
+    m = train.metrics([1, 1, 0, 0, 1], [1, 0, 0, 1, 1])
+    assert m["accuracy"] == pytest.approx(3 / 5)
+    assert m["macro_f1"] == pytest.approx((2 / 3 + 1 / 2) / 2)
+
+
+def test_metrics_match_sklearn():
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(0)
+    labels, preds = rng.integers(0, 2, 200), rng.integers(0, 2, 200)
+    preds[:3] = 1 - labels[:3]
+    m = train.metrics(preds, labels)
+    assert m["accuracy"] == pytest.approx(sklearn_metrics.accuracy_score(labels, preds))
+    assert m["macro_f1"] == pytest.approx(sklearn_metrics.f1_score(labels, preds, average="macro"))
+
+
+def test_metrics_reject_mismatched_lengths():
+    with pytest.raises(ValueError, match=r"\(2,\) and \(3,\)"):
+        train.metrics([0, 1], [0, 1, 1])
+
+
+def test_constant_predictor_matches_the_majority_baseline(splits):
+    base = data.majority_baseline(splits.train, splits.test)
+    m = train.metrics([base["label"]] * len(splits.test), splits.test["label"])
+    assert m["accuracy"] == pytest.approx(base["accuracy"])
+    assert m["macro_f1"] == pytest.approx(base["macro_f1"])
+
+
+def test_evaluate_logits_match_unbatched_forward(splits):
+    model, tokenizer = models.load(SMOKE.model, seed=0)
+    enc = data.encode(tokenizer, splits.test, SMOKE.max_length)
+    out = train.evaluate(model, enc, batch_size=8, logits=True)
+    with torch.no_grad():   # one example at a time, no padding at all: the reference for order and masking
+        ref = torch.cat([model(input_ids=torch.tensor([ids])).logits for ids in enc.input_ids])
+    torch.testing.assert_close(out["logits"], ref, atol=1e-5, rtol=1e-4)
+    assert out["n"] == len(enc)
+    assert out["accuracy"] == train.metrics(ref.argmax(-1).numpy(), enc.labels)["accuracy"]
+
+
+# ---------------------------------------------------------------- schedule, precision
+
+def test_schedule_matches_transformers_linear_warmup():
+    from transformers import get_linear_schedule_with_warmup
+    lrs = []
+    for make in (lambda o: train.linear_schedule(o, 3, 10), lambda o: get_linear_schedule_with_warmup(o, 3, 10)):
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        sched, seq = make(opt), []
+        for _ in range(10):
+            seq.append(sched.get_last_lr()[0])
+            opt.step()
+            sched.step()
+        lrs.append(seq)
+    assert lrs[0] == pytest.approx(lrs[1])
+    assert lrs[0][0] == 0 and max(lrs[0]) == 1.0
+
+
+def test_precision_is_fp32_on_cpu():
+    assert train.precision_for("cpu") == "fp32"
+
+
+def test_no_weight_decay_on_biases_and_layernorm():
+    model, _ = models.load(SMOKE.model)
+    decay, no_decay = train.make_optimizer(model, SMOKE).param_groups
+    assert decay["weight_decay"] == SMOKE.weight_decay and no_decay["weight_decay"] == 0.0
+    assert all(p.ndim >= 2 for p in decay["params"]) and all(p.ndim == 1 for p in no_decay["params"])
+    assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
+
+
+# ---------------------------------------------------------------- the loop
+
+def test_history_accounts_for_every_step_and_example(splits):
+    model, _, h = run(SMOKE.but(epochs=2), splits)
+    steps = math.ceil(len(splits.train) / SMOKE.batch_size)
+    assert h["total_steps"] == h["step"] == len(h["loss"]) == len(h["lr"]) == len(h["step_s"]) == 2 * steps
+    assert sum(h["step_padded_tokens"]) == h["clock"]["padded_tokens"]
+    assert [e["epoch"] for e in h["epochs"]] == [1, 2] and [e["step"] for e in h["epochs"]] == [steps, 2 * steps]
+    assert h["clock"]["samples"] == 2 * len(splits.train)
+    assert h["clock"]["tokens"] <= h["clock"]["padded_tokens"]
+    assert h["clock"]["tokens"] == 2 * sum(data.encode(models.load_tokenizer(SMOKE.model), splits.train,
+                                                       SMOKE.max_length).lengths())
+    assert all(0 <= e["val_accuracy"] <= 1 for e in h["epochs"])
+    assert h["lr"][0] == 0.0 and max(h["lr"]) == pytest.approx(SMOKE.lr)   # warmup from zero to the peak
+    assert h["lr"][-1] < h["lr"][-2]                                           # then decay
+
+
+def test_training_learns_a_learnable_task(splits):
+    # Label = "does the text contain 'good'": tiny random BERT must fit it on the training set.
+    rows = [(f"a good film {i}" if i % 2 else f"a bad film {i}", i % 2) for i in range(64)]
+    import pandas as pd
+    df = pd.DataFrame(rows, columns=["text", "label"])
+    toy = data.Splits(df, df, df)
+    _, _, h = run(SMOKE.but(epochs=6, lr=3e-3, train_size=None), toy)
+    assert h["epochs"][-1]["val_accuracy"] == 1.0
+    assert np.mean(h["loss"][-4:]) < np.mean(h["loss"][:4]) - 0.01
+
+
+def test_same_seed_same_weights_other_seed_other_weights(splits):
+    a, _, _ = run(SMOKE, splits)
+    b, _, _ = run(SMOKE, splits)
+    c, _, _ = run(SMOKE.but(seed=1), splits)
+    fa, fb, fc = (checkpoint.fingerprint(checkpoint.weights(m)) for m in (a, b, c))
+    assert fa == fb
+    assert fa != fc
+
+
+def test_finetuned_trains_once_then_reloads(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAB_RUNS", str(tmp_path))
+    first, _ = train.finetuned(SMOKE)
+    calls = []
+    monkeypatch.setattr(train, "_step", lambda *a: calls.append(1))     # a reload must not train
+    second, _ = train.finetuned(SMOKE)
+    assert not calls
+    assert checkpoint.fingerprint(checkpoint.weights(first)) == checkpoint.fingerprint(checkpoint.weights(second))
+
+
+def test_finetuned_retrains_when_the_profile_changed(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAB_RUNS", str(tmp_path))
+    longer = SMOKE.but(epochs=3)
+    train.finetuned(longer)                                  # leaves step-000012 in the run folder
+    changed = longer.but(epochs=1, lr=SMOKE.lr / 2)            # same folder name, fewer steps
+    model, tokenizer = train.finetuned(changed)
+    last = checkpoint.latest(train.run_dir(changed))
+    assert last.name == "step-000004"                        # the older run's step-000012 is gone
+    assert checkpoint.read_state(last)["config"]["lr"] == changed.lr
+    ref, _, _ = run(changed)
+    assert checkpoint.fingerprint(checkpoint.weights(model)) == checkpoint.fingerprint(checkpoint.weights(ref))
+
+
+def test_finetune_record_is_plain_json_with_projection(tmp_path, monkeypatch):
+    import json
+    monkeypatch.setenv("LAB_RUNS", str(tmp_path))
+    rec = train.finetune_record(SMOKE)
+    assert json.loads(json.dumps(rec)) == rec
+    assert rec["test"]["n"] == rec["data"]["test"] and set(rec["baseline"]) >= {"accuracy", "macro_f1"}
+    proj = rec["projection"]
+    assert proj["workload"]["examples"] > rec["data"]["train"]      # the full split, not the smoke subset
+    assert proj["fits"] == (proj["projected_total_s"] <= proj["budget_s"])
+    assert checkpoint.latest(train.run_dir(SMOKE)) is not None       # the checkpoint later weeks start from
+    train.learning_curve(rec["history"])
+
+
+# ---------------------------------------------------------------- budget
+
+@pytest.mark.parametrize("name, peak", [("Tesla T4", 65.0), ("NVIDIA A100-SXM4-40GB", 312.0),
+                                        ("NVIDIA H100 PCIe", 756.0), ("NVIDIA H100 80GB HBM3", 989.0),
+                                        ("NVIDIA L4", 121.0), ("Some Future GPU", None), (None, None)])
+def test_peak_tflops_table(name, peak):
+    assert budget.peak_tflops(name) == peak
+
+
+def test_padded_tokens_counts_what_training_computes(splits):
+    model, tokenizer, h = run(SMOKE.but(epochs=2), splits)
+    lengths = data.encode(tokenizer, splits.train, SMOKE.max_length).lengths()
+    steps, tokens = budget.padded_tokens(lengths, SMOKE.but(epochs=2), h["batching"])
+    assert (steps, tokens) == (h["step"], h["clock"]["padded_tokens"])
+
+
+def test_projection_scales_measured_time_by_tokens():
+    # Four steps of 250 tokens: three at 2.5 s, one slowed tenfold by another process. The median ignores it.
+    history = {"clock": {"train_s": 32.5, "padded_tokens": 1000}, "step_s": [2.5, 2.5, 25.0, 2.5],
+               "step_padded_tokens": [250] * 4, "n_params": 1_000_000, "val_examples": 100,
+               "epochs": [{"eval_s": 2.0}], "batching": {"group_by_length": False, "pool": 8}}
+    profile = SMOKE.but(epochs=1, batch_size=2)
+    p = budget.project(history, profile, [10] * 400, full_eval_n=50, gpu_name="Tesla T4", budget_s=100)
+    assert p["workload"]["padded_tokens"] == 4000 and p["workload"]["steps"] == 200
+    assert p["projected_train_s"] == pytest.approx(40.0)                  # 10 s per 1,000 tokens x 4,000
+    assert p["projected_total_s"] == pytest.approx(40.0 + 2.0 / 100 * 50)
+    assert p["fits"] is True
+    assert p["mean_s_per_padded_token"] == pytest.approx(32.5 / 1000)
+    assert p["achieved_tflops"] == pytest.approx(6 * 1e6 * 1000 / 32.5 / 1e12)
+    assert p["fraction_of_peak"] == pytest.approx(p["achieved_tflops"] / 65.0)
