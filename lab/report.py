@@ -16,6 +16,9 @@ def table(rows, floatfmt: str = ".3g", index: bool = False):
     """Rows (list of dicts or a DataFrame) as a Markdown table object that Quarto renders as a real table."""
     from IPython.display import Markdown
     df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
+    if df.isna().to_numpy().any():
+        # rows with different keys (a skipped route has no latency) leave NaN: show an empty cell, not "nan"
+        df = df.astype(object).where(df.notna(), None)
     return Markdown(df.to_markdown(index=index, floatfmt=floatfmt))
 
 

@@ -1,0 +1,405 @@
+"""The int8 routes, each measured the same way: size on disk, test accuracy, logit drift, latency, and where it ran.
+
+    rec = measured("week4/routes", quantize.measure_routes, profile=profile, device=device)
+    quantize.slowdown_table(measure.load_all("week4/routes"))   # route x device, from every hardware's record
+
+Routes (ROUTES below): PyTorch fp32 (the reference), fp16 (GPU only), PyTorch dynamic int8 (CPU only), an ONNX
+export run by ONNX Runtime in fp32, ORT dynamic int8 with int8 or uint8 weights, and torch.compile. A route that
+cannot run somewhere (an export that fails, a GPU-only dtype on a CPU) is a row with the reason, never a crash.
+ORT routes carry a placement report (lab.runtime) that says which provider actually ran their nodes.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import tempfile
+import traceback
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from lab import bench, data, runtime
+
+REFERENCE = "pytorch-fp32"
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    backend: str        # "pytorch" or "onnxruntime"
+    dtype: str          # weights as stored: fp32, fp16, int8 (qint8 weights), uint8
+    devices: tuple      # where the route can run at all
+    note: str = ""
+
+
+ROUTES: dict[str, Route] = {r.name: r for r in [
+    Route("pytorch-fp32", "pytorch", "fp32", ("cpu", "cuda"), "the reference"),
+    Route("pytorch-fp16", "pytorch", "fp16", ("cuda",), "half precision: GPU tensor cores; measured on the GPU only"),
+    Route("pytorch-int8", "pytorch", "int8", ("cpu",),
+          "torch.ao quantize_dynamic on nn.Linear (deprecated in torch 2.10+, still shipped); embeddings stay fp32; "
+          "its kernels (fbgemm/qnnpack) are CPU-only"),
+    Route("onnx-fp32", "onnxruntime", "fp32", ("cpu", "cuda"), "torch.onnx.export (dynamo), then ONNX Runtime"),
+    Route("onnx-int8-qint8", "onnxruntime", "int8", ("cpu", "cuda"),
+          "ORT quantize_dynamic, int8 weights: MatMulInteger + DynamicQuantizeLinear (uint8 activations)"),
+    Route("onnx-int8-quint8", "onnxruntime", "uint8", ("cpu", "cuda"), "ORT quantize_dynamic, uint8 weights"),
+    Route("torch-compile", "pytorch", "fp32", ("cpu", "cuda"), "torch.compile(dynamic=True): same weights as fp32"),
+]}
+
+# Under the smoke profile the page must execute in seconds; compiling alone takes far longer on a small CPU.
+SMOKE_SKIPS = {"torch-compile": "skipped under the smoke profile: compilation alone exceeds its time budget"}
+
+
+# ---------------------------------------------------------------- sizes and exports
+
+def file_mb(*paths) -> float:
+    """Size on disk in MB (10^6 bytes), summed over files (an ONNX model may keep weights in a .data file)."""
+    return sum(Path(p).stat().st_size for p in paths if Path(p).exists()) / 1e6
+
+
+def torch_mb(model, workdir: Path, name: str) -> float:
+    """What the model's state_dict takes on disk via torch.save, in MB."""
+    path = workdir / f"{name}.pt"
+    torch.save(model.state_dict(), path)
+    return file_mb(path)
+
+
+@contextmanager
+def _quiet(logger: str = ""):
+    """Raise a logger to ERROR for a while. Used for the root logger around quantize_dynamic, which advises
+    pre-processing (symbolic shape inference that cannot handle the dynamo export's symbolic sequence length, so the
+    advice does not apply), and for torch.onnx, which lists the torchvision ops it skips."""
+    log = logging.getLogger(logger)
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+def export_onnx(model, sample: dict, path: Path) -> dict:
+    """Export a classifier to one ONNX file with dynamic batch and sequence axes; returns what was done.
+
+    Tries the model's attention implementation (sdpa in transformers 5), then eager. The file is pinned to an IR
+    version this onnxruntime reads, and its intermediate shape annotations (value_info) are dropped: they hold
+    shapes traced from the sample batch, which ORT's quantizer re-infers and then rejects as contradictory.
+    """
+    import onnx
+    model = model.cpu().eval()
+    kwargs = {k: sample[k].cpu() for k in ("input_ids", "attention_mask")}
+    dims = {0: "batch", 1: "seq"}    # (batch, tokens): both vary between calls
+    errors = []
+    for attn in dict.fromkeys([model.config._attn_implementation, "eager"]):
+        try:
+            model.set_attn_implementation(attn)
+            with warnings.catch_warnings(), _quiet("torch.onnx"):
+                warnings.simplefilter("ignore")     # exporter chatter (pytree deprecations, axis renames)
+                torch.onnx.export(model, (), str(path), kwargs=kwargs, input_names=list(kwargs),
+                                  output_names=["logits"], dynamic_shapes={k: dims for k in kwargs},
+                                  dynamo=True, external_data=False, verbose=False)
+            break
+        except Exception as e:  # the exporter raises many types; each is a reason to report, not to crash
+            errors.append(f"{attn}: {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}")
+    else:
+        raise RuntimeError("ONNX export failed with every attention implementation: " + " | ".join(errors))
+    proto = onnx.load(str(path))
+    del proto.graph.value_info[:]
+    exported_ir = proto.ir_version
+    runtime.pin_ir_version(proto)
+    onnx.save(proto, str(path))
+    return {"attention": attn, "opset": max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
+            "ir_version": proto.ir_version, "exported_ir_version": exported_ir, "retries": errors}
+
+
+def quantize_onnx(src: Path, dst: Path, weights: str) -> None:
+    """ORT dynamic quantization: weights stored as int8 ('qint8') or uint8 ('quint8'); activations quantized to
+    uint8 at run time by DynamicQuantizeLinear nodes."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    weight_type = {"qint8": QuantType.QInt8, "quint8": QuantType.QUInt8}[weights]
+    with _quiet():
+        quantize_dynamic(str(src), str(dst), weight_type=weight_type)
+
+
+def torch_int8(model):
+    """PyTorch eager dynamic quantization of every nn.Linear (CPU-only kernels): (model, the warnings it printed,
+    which today announce its deprecation)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        q = torch.ao.quantization.quantize_dynamic(model.cpu(), {torch.nn.Linear}, dtype=torch.qint8)
+    deprecations = sorted({str(w.message).splitlines()[0] for w in caught
+                           if issubclass(w.category, (DeprecationWarning, FutureWarning, UserWarning))})
+    return q, deprecations
+
+
+# ---------------------------------------------------------------- running a route
+
+Runner = Callable[[dict], np.ndarray]   # a batch of torch tensors -> logits as a (batch, classes) numpy array
+
+
+def _torch_runner(model, device: str) -> Runner:
+    def run(batch):
+        with torch.inference_mode():
+            out = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device))
+        return out.logits.float().cpu().numpy()
+    return run
+
+
+def _ort_runner(sess) -> Runner:
+    names = [i.name for i in sess.get_inputs()]
+    def run(batch):
+        return sess.run(["logits"], {n: batch[n].cpu().numpy() for n in names})[0]
+    return run
+
+
+def predict_logits(run: Runner, enc: data.Encoded, batch_size: int = 64) -> np.ndarray:
+    """Logits for every example, in enc's order. Batches are length-sorted so padding stays small."""
+    order = sorted(range(len(enc)), key=lambda i: len(enc.input_ids[i]))
+    out = np.zeros((len(enc), 0), dtype=np.float32)
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        batch = data.collate(enc, idx)
+        logits = run(batch)
+        if out.shape[1] == 0:
+            out = np.zeros((len(enc), logits.shape[1]), dtype=np.float32)
+        out[idx] = logits
+    return out
+
+
+def _build(route: Route, model, sample: dict, device: str, workdir: Path, threads: int) -> tuple[Runner, float, dict]:
+    """(runner, size in MB, extra facts for the row) for one route on one device. Moves `model` to `device`."""
+    info: dict = {}
+    if route.name == "pytorch-fp32":
+        m = model.to(device).eval()
+        return _torch_runner(m, device), torch_mb(m, workdir, route.name), info
+    if route.name == "pytorch-fp16":
+        m = copy.deepcopy(model).to(device).half().eval()
+        return _torch_runner(m, device), torch_mb(m, workdir, route.name), info
+    if route.name == "pytorch-int8":
+        m, deprecations = torch_int8(copy.deepcopy(model).cpu().eval())
+        info["deprecation"] = "; ".join(deprecations)[:300]
+        return _torch_runner(m, "cpu"), torch_mb(m, workdir, route.name), info
+    if route.name == "torch-compile":
+        m = torch.compile(copy.deepcopy(model).to(device).eval(), dynamic=True)
+        return _torch_runner(m, device), torch_mb(model, workdir, route.name), info
+    # ONNX Runtime routes share one fp32 export per workdir
+    fp32 = workdir / "model-fp32.onnx"
+    if not fp32.exists():
+        info["export"] = export_onnx(copy.deepcopy(model), sample, fp32)
+    path = fp32
+    if route.name != "onnx-fp32":
+        path = workdir / f"{route.name}.onnx"
+        quantize_onnx(fp32, path, route.name.rsplit("-", 1)[1])
+    feeds = {k: sample[k].cpu().numpy() for k in ("input_ids", "attention_mask")}
+    placed, _ = runtime.profile_placement(path, feeds, device)
+    info["placement"] = placed.to_dict()
+    sess = runtime.session(path, device, threads=threads)
+    return _ort_runner(sess), file_mb(path), info
+
+
+def compare_routes(model, tokenizer, profile, device: str = "cpu", routes=None) -> dict:
+    """Measure every route on `device` against PyTorch fp32 on the same device, on the profile's test split.
+
+    Plain JSON: {"model", "device", "n_test", "threads", "routes": one row per route (status ok/skipped/failed,
+    size_mb, accuracy, macro_f1, accuracy_delta, size_ratio, max_logit_diff, ran_on, ...), "latency": bench rows}.
+    """
+    from lab import train
+    routes = list(routes or ROUTES)
+    if REFERENCE not in routes:
+        routes.insert(0, REFERENCE)     # every other number is relative to it
+    test = data.load_splits(profile).test
+    enc = data.encode(tokenizer, test, profile.max_length)
+    batches = bench.sample_batches(enc, profile.bench_batch_sizes, seed=profile.seed)
+    sample = batches[max(batches)]
+    threads = torch.get_num_threads()
+    labels = np.array(enc.labels)
+    rows, latency, reference = [], [], None
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in routes:
+            route = ROUTES[name]
+            row = {"route": name, "backend": route.backend, "dtype": route.dtype, "device": device,
+                   "note": route.note, "status": "ok", "reason": ""}
+            if device not in route.devices:
+                rows.append({**row, "status": "skipped",
+                             "reason": f"{name} runs on {'/'.join(route.devices)} only, not {device}"})
+                continue
+            if profile.name == "smoke" and name in SMOKE_SKIPS:
+                rows.append({**row, "status": "skipped", "reason": SMOKE_SKIPS[name]})
+                continue
+            try:
+                run, size, info = _build(route, model, sample, device, Path(tmp), threads)
+                logits = predict_logits(run, enc)
+                latency += bench.latency(run, batches, route=name, device=device,
+                                         repeats=profile.bench_repeats, threads=threads)
+            except Exception as e:  # export/quantize/compile failures become a row with the reason
+                rows.append({**row, "status": "failed",
+                             "reason": f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}",
+                             "where": traceback.extract_tb(e.__traceback__)[-1].name})
+                continue
+            if name == REFERENCE:
+                reference = logits
+            scores = train.metrics(logits.argmax(1).tolist(), labels.tolist())
+            row.update(size_mb=size, **scores, n=len(enc),
+                       max_logit_diff=float(np.abs(logits - reference).max()),
+                       ran_on=(runtime.Placement.from_dict(info["placement"]).summary() if "placement" in info
+                               else ("CPU" if name == "pytorch-int8" else device.upper())),
+                       **{k: v for k, v in info.items()})
+            rows.append(row)
+    ref = next(r for r in rows if r["route"] == REFERENCE)
+    for r in rows:
+        if r["status"] == "ok":
+            r["accuracy_delta"] = r["accuracy"] - ref["accuracy"]
+            r["size_ratio"] = ref["size_mb"] / r["size_mb"]
+    return {"model": profile.model, "device": device, "n_test": len(enc), "threads": threads,
+            "routes": rows, "latency": latency}
+
+
+def measure_routes(profile, run_on: str = "cpu", routes=None) -> dict:
+    """The profile's fine-tuned model through every route on `run_on` ('cpu' or 'cuda'):
+
+        measured("week4/routes", quantize.measure_routes, profile=profile, device=device, run_on=device)
+
+    (`measured` keeps `device` to name the record's hardware; `run_on` is what reaches this function.)"""
+    from lab import train
+    model, tokenizer = train.finetuned(profile)
+    return compare_routes(model.cpu().eval(), tokenizer, profile, run_on, routes)
+
+
+def measure_placement(profile, route: str = "onnx-int8-quint8", requested: str = "cuda") -> dict:
+    """Ask ORT to run the int8 model on `requested` (CUDA by default) with profiling on, and report where every
+    node ran: the placement report the page shows. On a machine without a working CUDA provider this records the
+    whole-session fallback; on a GPU, the per-node fallback of the int8 ops."""
+    from lab import train
+    model, tokenizer = train.finetuned(profile)
+    enc = data.encode(tokenizer, data.load_splits(profile).test, profile.max_length)
+    sample = bench.sample_batches(enc, (1,), seed=profile.seed)[1]
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", runtime.FallbackWarning)
+        fp32, path = Path(tmp) / "model-fp32.onnx", Path(tmp) / f"{route}.onnx"
+        export_onnx(copy.deepcopy(model).cpu().eval(), sample, fp32)
+        quantize_onnx(fp32, path, route.rsplit("-", 1)[1])
+        feeds = {k: sample[k].numpy() for k in ("input_ids", "attention_mask")}
+        placed, events = runtime.profile_placement(path, feeds, requested)
+    return {"route": route, "requested_device": requested, **placed.to_dict(), "rows": placed.rows(),
+            "warnings": [str(w.message) for w in caught if issubclass(w.category, runtime.FallbackWarning)],
+            "likely_cause": runtime.likely_cause() if not placed.ok else "", "node_events": len(events)}
+
+
+# ---------------------------------------------------------------- tables and the chart the page shows
+
+def _latency_index(result: dict) -> dict:
+    """(route, batch) -> latency row."""
+    return {(r["route"], r["batch"]): r for r in result["latency"]}
+
+
+def _ms(row: dict | None) -> str:
+    """'12.3 (11.9-13.0)': median with the p10-p90 range, in ms."""
+    return "" if row is None else f"{row['median_ms']:.3g} ({row['p10_ms']:.3g}-{row['p90_ms']:.3g})"
+
+
+def slowdown_table(records: list[dict]) -> list[dict]:
+    """Route x device rows from every record: size, latency per batch size, speedup against PyTorch fp32 on the
+    same device and batch, accuracy change, and where the route really ran (with the hardware it was measured on).
+    Rows that could not run keep their reason."""
+    from lab import env
+    rows = []
+    for rec in records:
+        res, hw = rec["result"], env.device_label(rec["provenance"])
+        lat = _latency_index(res)
+        batches = sorted({b for _, b in lat})
+        for r in res["routes"]:
+            row = {"hardware": hw, "model": res["model"], "route": r["route"]}
+            if r["status"] != "ok":
+                rows.append({**row, "where it ran": f"{r['status']}: {r['reason']}"})
+                continue
+            row.update({"size (MB)": r["size_mb"], "size ratio": r["size_ratio"]})
+            for b in batches:
+                mine, ref = lat.get((r["route"], b)), lat.get((REFERENCE, b))
+                row[f"batch {b} ms (p10-p90)"] = _ms(mine)
+                row[f"speedup b{b}"] = ref["median_ms"] / mine["median_ms"] if mine and ref else None
+            row.update({"Δ accuracy (points)": 100 * r["accuracy_delta"], "max |Δ logit|": r["max_logit_diff"],
+                        "where it ran": r["ran_on"]})
+            rows.append(row)
+    return rows
+
+
+def route_row(record: dict, route: str) -> dict | None:
+    """One route's row of a record's result (None if the route is not in it)."""
+    return next((r for r in record["result"]["routes"] if r["route"] == route), None)
+
+
+def speedup(record: dict, route: str, batch: int) -> float | None:
+    """PyTorch fp32 median latency / the route's, on the record's device, at one batch size (>1 = faster)."""
+    lat = _latency_index(record["result"])
+    mine, ref = lat.get((route, batch)), lat.get((REFERENCE, batch))
+    return ref["median_ms"] / mine["median_ms"] if mine and ref else None
+
+
+def latency_plot(records: list[dict]):
+    """Median latency per route and batch size, with p10-p90 whiskers, one panel per hardware. Log scale: routes
+    differ by multiples."""
+    import matplotlib.pyplot as plt
+    from lab import env, report
+    fig, axes = plt.subplots(1, len(records), figsize=(6.5 * len(records), 3.8), squeeze=False)
+    for ax, rec in zip(axes[0], records):
+        res = rec["result"]
+        routes = [r["route"] for r in res["routes"] if r["status"] == "ok"]
+        batches = sorted({row["batch"] for row in res["latency"]})
+        lat = _latency_index(res)
+        height = 0.8 / len(batches)
+        for k, b in enumerate(batches):
+            ys = [i + k * height for i in range(len(routes))]
+            rows = [lat[(r, b)] for r in routes]
+            med = np.array([x["median_ms"] for x in rows])
+            err = np.array([[x["median_ms"] - x["p10_ms"] for x in rows], [x["p90_ms"] - x["median_ms"] for x in rows]])
+            ax.barh(ys, med, height=height, xerr=err, capsize=2, label=f"batch {b}")
+        ax.set_yticks([i + 0.4 - height / 2 for i in range(len(routes))], routes)
+        ax.invert_yaxis()
+        ax.set_xscale("log")
+        report.style(ax, title=f"{env.device_label(rec['provenance'])}, {res['model']}", xlabel="latency (ms, log)")
+        ax.grid(axis="x", alpha=0.3)
+        ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def route_rows() -> list[dict]:
+    """The routes as a table: what each one is and where it can run."""
+    return [{"route": r.name, "runtime": r.backend, "weights": r.dtype, "runs on": ", ".join(r.devices),
+             "note": r.note} for r in ROUTES.values()]
+
+
+def record_for(records: list[dict], device: str) -> dict | None:
+    """The first record measured on `device` ('cpu' or 'cuda'), or None."""
+    return next((r for r in records if r["result"]["device"] == device), None)
+
+
+def placement_markdown(record: dict) -> str:
+    """A week4/placement record as Markdown: the hardware, a warning callout naming any fallback, and where the ops
+    ran: per op type when the CUDA provider was active, one line per provider when the whole session fell back."""
+    import pandas as pd
+    from lab import env
+    res = record["result"]
+    head = (f"**{env.device_label(record['provenance'])}**, {res['route']}: asked for "
+            f"{', '.join(res['requested'])}; active: {', '.join(res['active'])}.")
+    verdict = ""
+    if res["whole_session_fallback"]:
+        verdict = ("Whole-session fallback: CUDA was asked for and every node ran on the CPU, with no error from "
+                   f"ONNX Runtime. Likely cause: {res['likely_cause']}")
+    elif res["per_node_fallback"]:
+        verdict = (f"Per-node fallback: the CUDA provider is active, but these ops ran on the CPU: "
+                   f"{', '.join(res['fell_back'])}. Every call copies their inputs to the host and back.")
+    callout = f"::: {{.callout-warning}}\n{verdict}\n:::\n\n" if verdict else ""
+    if res["whole_session_fallback"]:
+        table = pd.DataFrame([{"provider": p, "nodes": sum(c.get(p, 0) for c in res["by_op"].values()),
+                               "op types": ", ".join(op for op, c in res["by_op"].items() if p in c)}
+                              for p in res["active"]])
+    else:
+        providers = [p.replace("ExecutionProvider", "") for p in res["active"]]
+        table = pd.DataFrame(res["rows"]).fillna(0)
+        table = table[["op", *[p for p in providers if p in table], "fell back"]]   # records store keys sorted
+    return f"{head}\n\n{callout}{table.to_markdown(index=False)}"
