@@ -75,12 +75,17 @@ def _module_file(name: str) -> Path | None:
     return Path(spec.origin) if spec and spec.origin and spec.origin.endswith(".py") else None
 
 
+# Display-only modules: they format numbers and draw plots but never produce a measured number, so editing them
+# must not make every record stale (a stale GPU record can only be re-measured on a GPU).
+DISPLAY_MODULES = {"lab.report", "lab.claims"}
+
+
 def code_modules(root_module: str) -> list[str]:
-    """root_module and every lab module it reaches through imports."""
+    """root_module and every lab module it reaches through imports, except the display-only ones."""
     seen, todo = set(), [root_module]
     while todo:
         name = todo.pop()
-        if name in seen:
+        if name in seen or name in DISPLAY_MODULES:
             continue
         path = _module_file(name)
         if path is None:
@@ -96,12 +101,21 @@ def code_of(fn: Callable) -> dict:
     module = fn.__module__ or "__main__"
     if module != "__main__" and _module_file(module) is not None:
         modules = code_modules(module) if module.startswith("lab") else [module]
-        return {"modules": modules, "fingerprint": fingerprint(modules)}
+        return {"modules": modules, "fingerprint": fingerprint(modules), "hashes": module_hashes(modules)}
     try:
         source = inspect.getsource(fn)
     except (OSError, TypeError):
         source = fn.__qualname__
     return {"modules": [], "fingerprint": hashlib.sha256(source.encode()).hexdigest()}
+
+
+def module_hashes(modules: list[str]) -> dict[str, str]:
+    """SHA-256 of each module's source (first 12 hex digits), so a stale record can say which module changed."""
+    out = {}
+    for name in sorted(modules):
+        path = _module_file(name)
+        out[name] = hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path else "<missing>"
+    return out
 
 
 def fingerprint(modules: list[str]) -> str:
@@ -155,7 +169,9 @@ def staleness(record: dict, config: dict | None = None, code: dict | None = None
     if code is None and stored.get("modules"):
         code = {"modules": stored["modules"], "fingerprint": fingerprint(stored["modules"])}
     if code is not None and code["fingerprint"] != stored.get("fingerprint"):
-        why.append(f"code changed in {', '.join(stored.get('modules') or ['the measuring function'])}")
+        old_h, new_h = stored.get("hashes") or {}, module_hashes(stored.get("modules") or [])
+        changed = [m for m in stored.get("modules") or [] if old_h.get(m) != new_h.get(m)]
+        why.append(f"code changed in {', '.join(changed or ['the measuring function'])}")
     if config is not None and _canonical(config) != record.get("config"):
         old, new = record.get("config") or {}, _canonical(config)
         changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))

@@ -339,6 +339,38 @@ def speedup(record: dict, route: str, batch: int) -> float | None:
     return ref["median_ms"] / mine["median_ms"] if mine and ref else None
 
 
+def summary(record: dict, batch_sizes) -> dict:
+    """The numbers the week-4 prose quotes from one hardware's record, derived here so the page only displays.
+
+    Speedups are against PyTorch fp32 on the same hardware and batch; `same_runtime` is ONNX Runtime int8 against
+    ONNX Runtime fp32, the honest comparison for int8, and `beyond_noise` says whether their p10-p90 ranges are apart.
+    """
+    res = record["result"]
+    small, large = min(batch_sizes), max(batch_sizes)
+    lat = _latency_index(res)
+    same_runtime = {b: lat[("onnx-fp32", b)]["median_ms"] / lat[("onnx-int8-qint8", b)]["median_ms"]
+                    for b in (small, large)}
+    beyond_noise = {b: bench.distinguishable(lat[("onnx-fp32", b)], lat[("onnx-int8-qint8", b)])
+                    for b in (small, large)}
+    apart = [f"batch {b}" for b, ok in beyond_noise.items() if ok]
+    overlap = [f"batch {b}" for b, ok in beyond_noise.items() if not ok]
+    noise_note = (f"the two routes' p10-p90 ranges are apart at {' and '.join(apart)}" if apart else
+                  "the two routes' p10-p90 ranges overlap at every batch size")
+    if apart and overlap:
+        noise_note += f" and overlap at {' and '.join(overlap)}, where the difference is within this machine's noise"
+    return {
+        "res": res, "small": small, "large": large,
+        "row": {r["route"]: r for r in res["routes"]},
+        "lat": lat,
+        "speedup": {route: {b: speedup(record, route, b) for b in (small, large)}
+                    for route in ("onnx-int8-qint8", "pytorch-int8", "onnx-fp32")},
+        "same_runtime": same_runtime,
+        "beyond_noise": beyond_noise,
+        "noise_note": noise_note,
+        "ref_spread": {b: lat[("pytorch-fp32", b)]["spread"] for b in (small, large)},
+    }
+
+
 def latency_plot(records: list[dict]):
     """Median latency per route and batch size, with p10-p90 whiskers, one panel per hardware. Log scale: routes
     differ by multiples."""
@@ -362,7 +394,7 @@ def latency_plot(records: list[dict]):
         ax.set_xscale("log")
         report.style(ax, title=f"{env.device_label(rec['provenance'])}, {res['model']}", xlabel="latency (ms, log)")
         ax.grid(axis="x", alpha=0.3)
-        ax.legend(frameon=False, fontsize=8)
+        ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # outside: bars reach the right edge
     fig.tight_layout()
     return fig
 

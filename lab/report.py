@@ -75,13 +75,14 @@ def site_settings(root: Path | None = None) -> dict:
 def notebook_links(page: str):
     """Markdown links to a page's student notebook: download, and open in Kaggle (which imports from GitHub)."""
     from IPython.display import Markdown
-    stem = Path(page).with_suffix("").as_posix()
-    rel = "../" * (len(Path(page).parts) - 1) + f"notebooks/{stem.replace('/', '-')}.ipynb"
+    from lab.site.notebooks import notebook_name
+    name = notebook_name(page)
+    rel = "../" * (len(Path(page).parts) - 1) + f"notebooks/{name}"     # relative to the page's folder
     s = site_settings()
     kaggle = ""
     if s.get("repo-url"):
-        raw = f"{s['repo-url'].rstrip('/')}/blob/{s.get('branch', 'main')}/notebooks/{stem.replace('/', '-')}.ipynb"
-        kaggle = f" · [Open in Kaggle](https://kaggle.com/kernels/welcome?src={raw})"
+        src = f"{s['repo-url'].rstrip('/')}/blob/{s.get('branch', 'main')}/notebooks/{name}"
+        kaggle = f" · [Open in Kaggle](https://kaggle.com/kernels/welcome?src={src})"
     return Markdown(f"[Download this page as a notebook]({rel}){kaggle}")
 
 

@@ -50,7 +50,7 @@ def test_code_change_marks_the_record_stale(tmp_path, monkeypatch):
     rec = measure.measured("t/code", mod.f, x=1)
     assert measure.staleness(rec) == []
     src.write_text("def f(x):\n    return {'v': x + 1}\n")
-    assert any("code changed" in w for w in measure.staleness(rec))
+    assert any("code changed in mod_under_test" in w for w in measure.staleness(rec))
     assert any("code changed" in row["stale"] for row in measure.status(tmp_path / "records"))
     sys.modules.pop("mod_under_test", None)
 

@@ -84,6 +84,12 @@ def notebook_for(page_path: Path, root: Path, install_source: str) -> nbformat.N
     return nb
 
 
+def notebook_name(page) -> str:
+    """The student notebook's file name for a page: flat, by stem (course/01-fine-tuning.qmd -> 01-fine-tuning.ipynb).
+    Pages link to it through lab.report.notebook_links, so both sides use this one function."""
+    return f"{Path(page).stem}.ipynb"
+
+
 def write_notebooks(pages: list[Path], root: Path, out_dir: Path, install_source: str) -> list[Path]:
     """Write `<out_dir>/<page stem>.ipynb` for each page; returns the paths written.
 
@@ -99,7 +105,7 @@ def write_notebooks(pages: list[Path], root: Path, out_dir: Path, install_source
             raise ValueError(f"pages {seen[stem]} and {page} would both be written as {stem}.ipynb")
         seen[stem] = Path(page)
         nb = notebook_for(Path(page), root, install_source)
-        target = out_dir / f"{stem}.ipynb"
+        target = out_dir / notebook_name(page)
         tmp = target.with_name(f".{target.name}.tmp")
         nbformat.write(nb, str(tmp))
         tmp.replace(target)
