@@ -60,3 +60,9 @@ def test_tiny_models_are_the_named_architecture_and_run(key, arch):
 def test_full_size_random_modernbert_has_the_base_shapes():
     config = models.build_config("modernbert-base-random")
     assert (config.hidden_size, config.num_hidden_layers) == (768, 22)
+
+
+def test_param_count_on_the_meta_device_matches_the_loaded_model():
+    # Reference: the real MiniLM classifier, loaded with its weights and counted tensor by tensor.
+    assert models.param_count("minilm") == models.n_params(models.load_model("minilm"))
+    assert models.param_count("modernbert-base") == models.param_count("modernbert-base-random")
