@@ -13,6 +13,7 @@ import socket
 import subprocess
 from pathlib import Path
 
+OUTPUT_PATHS = ("course/measurements", "_freeze", "notebooks", "benchmarks/results")
 LIBRARIES = ("torch", "transformers", "peft", "onnxruntime", "onnxruntime-gpu", "onnx", "safetensors")
 
 
@@ -96,7 +97,10 @@ def git_state(root: Path | None = None) -> dict:
             return None
 
     commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no")
+    # "dirty" means the code differs from the commit. The outputs a render writes (records, freeze, notebooks)
+    # are left out: otherwise the first record written would mark every later one as dirty.
+    status = git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                 *(f":(exclude){p}" for p in OUTPUT_PATHS))
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 
