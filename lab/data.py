@@ -209,3 +209,12 @@ def collate(enc: Encoded, idx: list[int], pad_to: int | None = None) -> dict[str
         mask[row, :len(s)] = 1
     return {"input_ids": ids, "attention_mask": mask,
             "labels": torch.tensor([enc.labels[i] for i in idx], dtype=torch.long)}
+
+
+def sorted_batches(enc: Encoded, batch_size: int):
+    """(indices, padded batch) for inference, examples sorted by length so each batch carries little padding.
+    Sorting is fine here, unlike in training (see batch_order), because nothing learns from the order."""
+    order = sorted(range(len(enc)), key=lambda i: len(enc.input_ids[i]))
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        yield idx, collate(enc, idx)

@@ -158,11 +158,8 @@ def _ort_runner(sess) -> Runner:
 
 def predict_logits(run: Runner, enc: data.Encoded, batch_size: int = 64) -> np.ndarray:
     """Logits for every example, in enc's order. Batches are length-sorted so padding stays small."""
-    order = sorted(range(len(enc)), key=lambda i: len(enc.input_ids[i]))
     out = np.zeros((len(enc), 0), dtype=np.float32)
-    for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
-        batch = data.collate(enc, idx)
+    for idx, batch in data.sorted_batches(enc, batch_size):
         logits = run(batch)
         if out.shape[1] == 0:
             out = np.zeros((len(enc), logits.shape[1]), dtype=np.float32)

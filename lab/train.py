@@ -81,11 +81,8 @@ def evaluate(model, enc: data.Encoded, batch_size: int = 64, device=None, logits
     """Accuracy and macro-F1 on encoded examples; `logits=True` also returns them (n, classes), in input order."""
     device = device or next(model.parameters()).device
     model.eval()
-    order = sorted(range(len(enc)), key=lambda i: len(enc.input_ids[i]))   # similar lengths: little padding
     out = torch.empty((len(enc), model.config.num_labels))
-    for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
-        batch = data.collate(enc, idx)
+    for idx, batch in data.sorted_batches(enc, batch_size):
         with _autocast(device):
             out[idx] = model(input_ids=batch["input_ids"].to(device),
                              attention_mask=batch["attention_mask"].to(device)).logits.float().cpu()

@@ -88,3 +88,10 @@ def test_collate_pads_to_the_longest_in_the_batch():
     assert b["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
     assert b["labels"].tolist() == [1, 0]
     assert data.collate(enc, [1], pad_to=4)["input_ids"].shape == (1, 4)
+
+
+def test_sorted_batches_cover_every_example_once_shortest_first():
+    enc = data.Encoded(input_ids=[[1] * n for n in (5, 2, 9, 2, 7)], labels=[0, 1, 0, 1, 0], pad_id=0)
+    got = list(data.sorted_batches(enc, batch_size=2))
+    assert [idx for idx, _ in got] == [[1, 3], [0, 4], [2]]
+    assert [b["input_ids"].shape[1] for _, b in got] == [2, 7, 9]
