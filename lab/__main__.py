@@ -39,15 +39,12 @@ def _render(pages: list[Path], root: Path) -> int:
         except ValueError:
             print(f"error: {page} is outside the project root {root}; pass --root", file=sys.stderr)
             return 2
-    for page in pages:
-        rel = page.resolve().relative_to(root).as_posix()
-        try:
-            # One page per call, so each kernel knows which page it is executing (lab.claims names it).
-            render_pages([page.resolve()], root, env={"LAB_PAGE": rel})
-        except PageError as e:
-            print(f"error: {e}", file=sys.stderr)
-            print(f"error: {rel} was not frozen; its previous _freeze entry is untouched", file=sys.stderr)
-            return 1
+    try:
+        render_pages([p.resolve() for p in pages], root)
+    except PageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        print("error: that page was not frozen and its previous _freeze entry is untouched", file=sys.stderr)
+        return 1
     return 0
 
 

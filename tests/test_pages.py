@@ -20,7 +20,7 @@ PAGES = site_pages(ROOT)
 @pytest.mark.parametrize("page", PAGES, ids=[p.relative_to(ROOT).as_posix() for p in PAGES])
 def test_page_executes_on_the_smoke_profile(page, tmp_path, monkeypatch):
     rel = page.relative_to(ROOT).as_posix()
-    env = {"LAB_PROFILE": "smoke", "LAB_RECORDS": str(tmp_path / "records"), "LAB_PAGE": rel}
+    env = {"LAB_PROFILE": "smoke", "LAB_RECORDS": str(tmp_path / "records")}
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     render_pages([page], ROOT, freeze_root=tmp_path, env=env)

@@ -281,3 +281,13 @@ def test_write_notebooks(tmp_path):
     # same parse as the renderer: every page cell is there, in order
     page = parse_page(PAGE, REFERENCE)
     assert len(code) == 2 + len(page.code_cells) + 1  # setup cells + page cells + a values cell
+
+
+def test_the_kernel_knows_which_page_it_executes(tmp_path):
+    # lab.claims names the page in a broken claim's message; it learns the page from LAB_PAGE.
+    (tmp_path / "week").mkdir()
+    page = tmp_path / "week" / "p.qmd"
+    page.write_text('---\ntitle: "P"\n---\n\n```{python}\nimport os\nprint(os.environ["LAB_PAGE"])\n```\n')
+    render_pages([page], tmp_path)
+    md = json.loads((tmp_path / "_freeze/week/p/execute-results/html.json").read_text())["result"]["markdown"]
+    assert "week/p.qmd" in md

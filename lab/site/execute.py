@@ -139,7 +139,8 @@ def execute_page(page: Page, execute: dict, env: dict | None = None, timeout: in
         shutdown_kernel="immediate",
         resources={"metadata": {"path": str(page.path.parent)}},
     )
-    kernel_env = {**os.environ, **QUARTO_ENV, **(env or {})}
+    # LAB_PAGE tells the page's own code which page it is (lab.claims names it in a broken claim's message).
+    kernel_env = {**os.environ, **QUARTO_ENV, "LAB_PAGE": page.rel, **(env or {})}
     results: list[ExecutedCell] = []
     number = 0
     with client.setup_kernel(env=kernel_env):
