@@ -233,37 +233,31 @@ def load_all(name: str, profile_name: str | None = None) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
 
 
-def every_record(profile_name: str | None = None) -> list[dict]:
-    """All readable records under the records folder, e.g. for a site-wide provenance panel."""
-    folder = records_dir(profile_name)
+def _read_all(folder: Path) -> list[tuple[Path, dict | Exception]]:
+    """Every record file under the folder, parsed, or the error that stopped it being read."""
     out = []
     for p in sorted(folder.rglob("*.json")) if folder.is_dir() else []:
         try:
-            out.append(json.loads(p.read_text()))
-        except (json.JSONDecodeError, OSError):
-            continue
+            out.append((p, json.loads(p.read_text())))
+        except (json.JSONDecodeError, OSError) as e:
+            out.append((p, e))
     return out
 
 
+def every_record(profile_name: str | None = None) -> list[dict]:
+    """All readable records under the records folder, e.g. for a site-wide provenance panel."""
+    return [rec for _, rec in _read_all(records_dir(profile_name)) if isinstance(rec, dict)]
+
+
 def status(folder: Path | None = None) -> list[dict]:
-    """One row per record under the folder: name, hardware, date, commit, wall time, and why it is stale."""
+    """The provenance row of every record under the folder (lab.report's, as the pages show it), plus why it is
+    stale ('' when fresh)."""
+    from lab.report import provenance_rows
     folder = folder or records_dir()
     rows = []
-    for p in sorted(folder.rglob("*.json")):
-        try:
-            rec = json.loads(p.read_text())
-        except (json.JSONDecodeError, OSError) as e:
-            rows.append({"record": str(p.relative_to(folder)), "stale": f"unreadable: {e}"})
-            continue
-        prov = rec.get("provenance", {})
-        git = prov.get("git") or {}
-        rows.append({
-            "record": rec.get("name", str(p.parent.relative_to(folder))),
-            "hardware": env.device_label(prov),
-            "date": prov.get("date"),
-            "commit": (git.get("commit") or "?")[:10] + ("+dirty" if git.get("dirty") else ""),
-            "torch": (prov.get("libraries") or {}).get("torch"),
-            "wall_s": rec.get("wall_s"),
-            "stale": "; ".join(staleness(rec)) or "",
-        })
+    for p, rec in _read_all(folder):
+        if isinstance(rec, Exception):
+            rows.append({"measurement": str(p.relative_to(folder)), "stale": f"unreadable: {rec}"})
+        else:
+            rows.append({**provenance_rows([rec])[0], "stale": "; ".join(staleness(rec))})
     return rows
