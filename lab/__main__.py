@@ -16,9 +16,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lab import env
+from lab import paths
 
 QUARTO_INSTALL = "https://quarto.org/docs/get-started/ (any OS; `quarto render` then publishes from _freeze/)"
+
+
+def project_root(given: str | None = None) -> Path:
+    """The course site to work on: --root, else the checkout lab runs from, else the nearest folder at or above the
+    current directory that holds _quarto.yml (a pip-installed lab run inside a clone of the course)."""
+    root = Path(given) if given else (paths.checkout() or paths.site_root())
+    if root is None:
+        raise ValueError(f"no course site here: neither this lab ({paths.package_parent()}) nor {Path.cwd()} or a "
+                         f"folder above it holds _quarto.yml; run this in a clone of the course, or pass --root DIR")
+    return root.resolve()
 
 
 def site_pages(root: Path) -> list[Path]:
@@ -49,7 +59,7 @@ def _render(pages: list[Path], root: Path) -> int:
 
 
 def cmd_render(args) -> int:
-    root = Path(args.root).resolve()
+    root = project_root(args.root)
     return _render([Path(p) for p in args.pages], root)
 
 
@@ -57,7 +67,7 @@ def cmd_course(args) -> int:
     from lab.config import get_profile
     from lab.report import site_settings
     from lab.site import write_notebooks
-    root = env.repo_root()
+    root = project_root()
     profile = get_profile()
     print(f"[lab] course on profile {profile.name!r} ({'LAB_PROFILE' if os.environ.get('LAB_PROFILE') else 'from the hardware'})")
     pages = site_pages(root)
@@ -76,11 +86,11 @@ def cmd_course(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from lab.site import check_site
-    root = Path(args.root).resolve()
-    problems = check_site(root)
+    from lab.site import check_published, check_site
+    root = project_root(args.root)
+    problems = check_site(root) + check_published(root)
     for p in problems:
-        print(f"stale: {p}", file=sys.stderr)
+        print(f"problem: {p}", file=sys.stderr)
     if problems:
         print(f"{len(problems)} problem(s): re-render with `python -m lab render PAGE.qmd` "
               f"(or `make course`), then commit _freeze/", file=sys.stderr)
@@ -125,9 +135,9 @@ def main(argv=None) -> int:
     sub.add_parser("course", help="execute every page, write notebooks, quarto render if available")
     r = sub.add_parser("render", help="execute pages into DIR/_freeze")
     r.add_argument("pages", nargs="+")
-    r.add_argument("--root", default=str(env.repo_root()), help="project root (default: this checkout)")
+    r.add_argument("--root", help="project root (default: this checkout, or the site around the current folder)")
     c = sub.add_parser("check", help="fail when a frozen page is stale or lacks a figure")
-    c.add_argument("--root", default=str(env.repo_root()))
+    c.add_argument("--root", help="project root (default: as for render)")
     s = sub.add_parser("status", help="list measurement records and mark stale ones")
     s.add_argument("--dir", help="records folder (default: course/measurements)")
     sub.add_parser("profile", help="show the profile used here")

@@ -8,9 +8,11 @@ meet at every parallel region, one of them descheduled), and the mean would spre
 This is an estimate: it ignores warm-up, checkpoint writes, and any change of step cost with sequence length
 beyond linear.
 
-FLOPs: training costs about 6 x parameters x tokens (2 for the forward pass, 4 for the backward), the usual
-estimate for transformers (Kaplan et al., 2020). It counts embedding parameters that do no matrix multiply and
-ignores attention's quadratic term, so it is an estimate too; on short sequences the two roughly cancel.
+FLOPs: training costs about 6 x N x tokens (2 for the forward pass, 4 for the backward), the usual estimate for
+transformers (Kaplan et al., 2020), where N counts the parameters outside the embedding tables: an embedding is a
+lookup and does no matrix multiply (counting MiniLM's 11.7M embedding parameters would double its FLOPs and claim
+more than the CPU's measured matmul peak). It ignores attention's quadratic term, small on short sequences, so it
+is an estimate too.
 """
 from __future__ import annotations
 
@@ -45,8 +47,8 @@ def peak_tflops(gpu_name: str | None) -> float | None:
     return None
 
 
-def training_flops(n_params: int, tokens: int) -> float:
-    return 6.0 * n_params * tokens
+def training_flops(n_params_non_embedding: int, tokens: int) -> float:
+    return 6.0 * n_params_non_embedding * tokens
 
 
 def padded_tokens(lengths: list[int], profile, batching: dict) -> tuple[int, int]:
@@ -71,7 +73,7 @@ def project(history: dict, profile, full_train_lengths: list[int], full_eval_n: 
     full_eval_n = full_eval_n if full_eval_n is not None else history["val_examples"]
     train_s = s_per_token * tokens
     total_s = train_s + eval_per_example * full_eval_n * profile.epochs
-    achieved = training_flops(history["n_params"], clock["padded_tokens"]) / clock["train_s"] / 1e12
+    achieved = training_flops(history["n_params_non_embedding"], clock["padded_tokens"]) / clock["train_s"] / 1e12
     peak = peak_tflops(gpu_name)
     return {
         "workload": {"examples": len(full_train_lengths), "epochs": profile.epochs, "steps": steps,
@@ -82,7 +84,7 @@ def project(history: dict, profile, full_train_lengths: list[int], full_eval_n: 
         "projected_total_s": total_s,
         "budget_s": budget_s,
         "fits": total_s <= budget_s,
-        "flops_estimate": "6 x parameters x padded tokens",
+        "flops_estimate": "6 x non-embedding parameters x padded tokens",
         "achieved_tflops": achieved,
         "gpu": gpu_name,
         "peak_tflops": peak,

@@ -266,8 +266,8 @@ def short_profile(profile):
 
 def _python(*args: str, **kwargs) -> subprocess.Popen:
     """A fresh interpreter that imports this checkout's lab, whether or not it is installed."""
-    from lab import env
-    path = os.pathsep.join([str(env.repo_root()), os.environ.get("PYTHONPATH", "")])
+    from lab import paths
+    path = os.pathsep.join([str(paths.package_parent()), os.environ.get("PYTHONPATH", "")])
     return subprocess.Popen([sys.executable, "-c", *args], env={**os.environ, "PYTHONPATH": path},
                             text=True, **kwargs)
 

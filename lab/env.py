@@ -13,13 +13,10 @@ import socket
 import subprocess
 from pathlib import Path
 
+from lab import paths
+
 OUTPUT_PATHS = ("course/measurements", "_freeze", "notebooks", "benchmarks/results")
 LIBRARIES = ("torch", "transformers", "peft", "onnxruntime", "onnxruntime-gpu", "onnx", "safetensors")
-
-
-def repo_root() -> Path:
-    """The checkout this package lives in (lab/ is at its top level)."""
-    return Path(__file__).resolve().parent.parent
 
 
 def _version(dist: str) -> str | None:
@@ -86,8 +83,16 @@ def ort_providers() -> list[str] | None:
         return None
 
 
+def lab_version() -> str:
+    """The installed package's version (what a student's record names instead of a commit)."""
+    return _version("ecbs5200-lab") or "unknown"
+
+
 def git_state(root: Path | None = None) -> dict:
-    root = root or repo_root()
+    """The checkout's commit and whether its code differs from it; both None when lab is pip-installed."""
+    root = root or paths.checkout()
+    if root is None:
+        return {"commit": None, "dirty": None}
 
     def git(*args):
         try:
@@ -132,6 +137,7 @@ def provenance(device: str = "cpu") -> dict:
         "python": platform.python_version(),
         "libraries": {name: _version(name) for name in LIBRARIES},
         "ort_providers": ort_providers(),
+        "lab": lab_version(),
         "git": git_state(),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }

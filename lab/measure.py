@@ -11,7 +11,8 @@ function's module and every `lab` module it imports, transitively. A stale or mi
 `LAB_REMEASURE=1` re-measures everything. Writes are atomic (temp file + rename), so a kill mid-write leaves the
 previous record intact.
 
-Smoke-profile runs never touch the committed record: they go to `$LAB_RECORDS`, else a temp folder.
+Smoke-profile runs never touch the committed record: they go to `$LAB_RECORDS`, else a per-user temp folder.
+Where a pip-installed lab keeps its records (no checkout): lab.paths.
 """
 from __future__ import annotations
 
@@ -27,18 +28,14 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from lab import env
-
-COMMITTED_DIR = env.repo_root() / "course" / "measurements"
+from lab import env, paths
+from lab.progress import note   # also on the terminal of `make course`, not only in the cell
 
 
 def records_dir(profile_name: str | None = None) -> Path:
-    """$LAB_RECORDS if set; a temp folder for the smoke profile; else course/measurements in the checkout."""
-    if os.environ.get("LAB_RECORDS"):
-        return Path(os.environ["LAB_RECORDS"])
-    if profile_name == "smoke":
-        return Path(tempfile.gettempdir()) / f"lab-smoke-records-{os.getuid() if hasattr(os, 'getuid') else 0}"
-    return COMMITTED_DIR
+    """Where records live (lab.paths): the checkout's course/measurements, ./lab-output/measurements when lab is
+    pip-installed, a per-user temp folder for the smoke profile; $LAB_RECORDS overrides."""
+    return paths.records_dir(profile_name)
 
 
 def hardware_key(device: str = "cpu", prov: dict | None = None) -> str:
@@ -203,12 +200,12 @@ def measured(name: str, fn: Callable[..., dict], *, profile=None, device: str = 
     if stored is not None and os.environ.get("LAB_REMEASURE") != "1":
         why = staleness(stored, full_config, code)
         if not why:
-            print(f"[lab] {name}: stored record from {stored['provenance']['date']} "
+            note(f"[lab] {name}: stored record from {stored['provenance']['date']} "
                   f"({env.device_label(stored['provenance'])})")
             return stored
-        print(f"[lab] {name}: re-measuring ({'; '.join(why)})")
+        note(f"[lab] {name}: re-measuring ({'; '.join(why)})")
     else:
-        print(f"[lab] {name}: measuring on {env.device_label(prov)}")
+        note(f"[lab] {name}: measuring on {env.device_label(prov)}")
     kwargs = dict(config)
     if profile is not None:
         kwargs["profile"] = profile

@@ -301,7 +301,7 @@ def _ms(row: dict | None) -> str:
 def slowdown_table(records: list[dict]) -> list[dict]:
     """Route x device rows from every record: size, latency per batch size, speedup against PyTorch fp32 on the
     same device and batch, accuracy change, and where the route really ran (with the hardware it was measured on).
-    Rows that could not run keep their reason."""
+    Rows that could not run keep their reason. Too wide for one page: SIZE_COLUMNS and speed_columns() split it."""
     from lab import env
     rows = []
     for rec in records:
@@ -318,10 +318,21 @@ def slowdown_table(records: list[dict]) -> list[dict]:
                 mine, ref = lat.get((r["route"], b)), lat.get((REFERENCE, b))
                 row[f"batch {b} ms (p10-p90)"] = _ms(mine)
                 row[f"speedup b{b}"] = ref["median_ms"] / mine["median_ms"] if mine and ref else None
-            row.update({"Δ accuracy (points)": 100 * r["accuracy_delta"], "max |Δ logit|": r["max_logit_diff"],
+            row.update({"Δ accuracy (points)": 100 * r["accuracy_delta"], "largest logit change": r["max_logit_diff"],
                         "where it ran": r["ran_on"]})
             rows.append(row)
     return rows
+
+
+# The two questions of the week, one table each: what int8 does to the file and the predictions, and to the speed.
+SIZE_COLUMNS = ["hardware", "route", "size (MB)", "size ratio", "Δ accuracy (points)", "largest logit change",
+                "where it ran"]
+
+
+def speed_columns(rows: list[dict]) -> list[str]:
+    """hardware, route, then each batch size's latency and speedup, in the order slowdown_table made them."""
+    timed = [c for c in dict.fromkeys(c for row in rows for c in row) if c.startswith(("batch ", "speedup "))]
+    return ["hardware", "route", *timed]
 
 
 def route_row(record: dict, route: str) -> dict | None:
@@ -411,7 +422,7 @@ def placement_markdown(record: dict) -> str:
     """A week4/placement record as Markdown: the hardware, a warning callout naming any fallback, and where the ops
     ran: per op type when the CUDA provider was active, one line per provider when the whole session fell back."""
     import pandas as pd
-    from lab import env
+    from lab import env, report
     res = record["result"]
     head = (f"**{env.device_label(record['provenance'])}**, {res['route']}: asked for "
             f"{', '.join(res['requested'])}; active: {', '.join(res['active'])}.")
@@ -431,4 +442,4 @@ def placement_markdown(record: dict) -> str:
         providers = [p.replace("ExecutionProvider", "") for p in res["active"]]
         table = pd.DataFrame(res["rows"]).fillna(0)
         table = table[["op", *[p for p in providers if p in table], "fell back"]]   # records store keys sorted
-    return f"{head}\n\n{callout}{table.to_markdown(index=False)}"
+    return f"{head}\n\n{callout}{report.markdown_table(table)}"

@@ -9,17 +9,34 @@ from pathlib import Path
 
 import pandas as pd
 
-from lab import env
+from lab import env, paths
 
 
-def table(rows, floatfmt: str = ".3g", index: bool = False):
-    """Rows (list of dicts or a DataFrame) as a Markdown table object that Quarto renders as a real table."""
-    from IPython.display import Markdown
+def markdown_table(rows, floatfmt: str = ".3g", index: bool = False, columns: list[str] | None = None) -> str:
+    """Rows (list of dicts or a DataFrame) as a pipe table. A `|` inside a header or a cell would end the cell
+    early and shift every column after it, so it is escaped; `columns` picks and orders columns."""
     df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
+    if columns is not None:
+        df = df[[c for c in columns if c in df.columns]]
+    escape = lambda v: v.replace("|", "\\|") if isinstance(v, str) else v    # noqa: E731
+    df = df.rename(columns=escape).map(escape)
     if df.isna().to_numpy().any():
         # rows with different keys (a skipped route has no latency) leave NaN: show an empty cell, not "nan"
         df = df.astype(object).where(df.notna(), None)
-    return Markdown(df.to_markdown(index=index, floatfmt=floatfmt))
+    return df.to_markdown(index=index, floatfmt=floatfmt)
+
+
+def table(rows, floatfmt: str = ".3g", index: bool = False, columns: list[str] | None = None):
+    """Rows as a Markdown table object that Quarto renders as a real table (see markdown_table)."""
+    from IPython.display import Markdown
+    return Markdown(markdown_table(rows, floatfmt, index, columns))
+
+
+def transposed(rows: list[dict], key: str) -> list[dict]:
+    """One row per field and one column per row, headed by its `key` value: a table of many columns and few rows
+    (one per machine, say) turned on its side so it reads in a page's width."""
+    fields = [f for f in dict.fromkeys(f for row in rows for f in row) if f != key]
+    return [{"": f, **{str(row.get(key)): row.get(f) for row in rows}} for f in fields]
 
 
 def fmt(x: float, digits: int = 2) -> str:
@@ -31,18 +48,25 @@ def pct(x: float, digits: int = 1) -> str:
     return f"{100 * x:.{digits}f}%"
 
 
+def source_label(prov: dict) -> str:
+    """Which code measured it: the commit in the course repository, or the lab version a student installed."""
+    git = prov.get("git") or {}
+    if git.get("commit"):
+        return git["commit"][:8] + (" (dirty)" if git.get("dirty") else "")
+    return f"lab {prov['lab']} (installed)" if prov.get("lab") else "?"
+
+
 def provenance_rows(records: list[dict]) -> list[dict]:
     """One row per record: what was measured, where, with which versions, from which commit, when."""
     rows = []
     for rec in records:
         p = rec["provenance"]
-        git = p.get("git") or {}
         rows.append({
             "measurement": rec["name"],
             "hardware": env.device_label(p),
             "torch": (p.get("libraries") or {}).get("torch"),
             "transformers": (p.get("libraries") or {}).get("transformers"),
-            "commit": (git.get("commit") or "?")[:8] + (" (dirty)" if git.get("dirty") else ""),
+            "commit": source_label(p),
             "date": (p.get("date") or "")[:10],
             "wall time (s)": rec.get("wall_s"),
         })
@@ -58,27 +82,34 @@ def this_machine() -> dict:
         "Python": p["python"],
         **{lib: v for lib, v in p["libraries"].items() if v},   # e.g. only one of onnxruntime / -gpu is installed
         "ONNX Runtime providers listed": ", ".join(p["ort_providers"] or []) or "none",
-        "git commit": (p["git"]["commit"] or "?")[:10] + (" (dirty tree)" if p["git"]["dirty"] else ""),
+        "git commit": source_label(p),
     }
 
 
 # ---------------------------------------------------------------- notebooks
 
 def site_settings(root: Path | None = None) -> dict:
-    """The `ecbs5200:` block of _quarto.yml: notebook install source and repository address."""
+    """The `ecbs5200:` block of the site's _quarto.yml (notebook install source, repository address); {} when no
+    site is being rendered (a student's notebook)."""
     import yaml
-    root = root or env.repo_root()
+    root = root or paths.site_root()
+    if root is None:
+        return {}
     cfg = yaml.safe_load((root / "_quarto.yml").read_text()) or {}
     return cfg.get("ecbs5200", {})
 
 
 def notebook_links(page: str):
-    """Markdown links to a page's student notebook: download, and open in Kaggle (which imports from GitHub)."""
+    """Markdown links to a page's student notebook: download, and open in Kaggle (which imports from GitHub).
+    In the notebook itself there is no site (nothing to link to), so it shows nothing."""
     from IPython.display import Markdown
     from lab.site.notebooks import notebook_name
+    root = paths.site_root()
+    if root is None:
+        return Markdown("")
+    s = site_settings(root)
     name = notebook_name(page)
     rel = "../" * (len(Path(page).parts) - 1) + f"notebooks/{name}"     # relative to the page's folder
-    s = site_settings()
     kaggle = ""
     if s.get("repo-url"):
         src = f"{s['repo-url'].rstrip('/')}/blob/{s.get('branch', 'main')}/notebooks/{name}"

@@ -14,8 +14,12 @@ naming the ops) and raise FallbackError with `strict=True`.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import os
+import re
+import sys
 import tempfile
 import warnings
 from collections import Counter, defaultdict
@@ -136,12 +140,44 @@ def session(model_path, device: str = "cpu", *, threads: int | None = None, prof
         opts.enable_profiling = True
         opts.profile_file_prefix = str(Path(profile_dir) / "ort_profile")
     requested = providers_for(device)
-    sess = ort.InferenceSession(str(model_path), opts, providers=requested)
+    with _stderr_captured(CUDA in requested) as ort_said:
+        sess = ort.InferenceSession(str(model_path), opts, providers=requested)
     active = sess.get_providers()
     if CUDA in requested and CUDA not in active:
         _fallback(f"whole-session fallback: asked for {requested}, ORT runs on {active} only. "
-                  f"Likely cause: {likely_cause()}", strict)
+                  f"Likely cause: {likely_cause()}{_ort_reason(ort_said())}", strict)
+    elif ort_said():
+        sys.stderr.write(ort_said())    # not the failure we report ourselves: pass it on unchanged
     return sess
+
+
+@contextlib.contextmanager
+def _stderr_captured(on: bool):
+    """Capture what ORT's C++ logger writes to file descriptor 2 while a CUDA session is built. A CUDA provider
+    that cannot load makes it print a red error and a warning there, which on `make course` land on the terminal
+    as if the course had failed; the fallback is expected and reported by us (FallbackWarning), with ORT's reason.
+    Yields a function returning the captured text."""
+    if not on:
+        yield lambda: ""
+        return
+    said = []
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as buf:
+        os.dup2(buf.fileno(), 2)
+        try:
+            yield lambda: "".join(said)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            buf.seek(0)
+            said.append(buf.read().decode(errors="replace"))
+
+
+def _ort_reason(text: str) -> str:
+    """ORT's own words for a CUDA provider that did not load, without colours or local paths, e.g.
+    '; ORT said: libcublasLt.so.13: cannot open shared object file'."""
+    found = re.search(r"with error: (.+?)(?:\x1b|\n|$)", text)
+    return f"; ORT said: {found.group(1).strip()}" if found else ""
 
 
 # ---------------------------------------------------------------- per-node placement from the profile
@@ -271,3 +307,15 @@ def profile_placement(model_path, feeds: dict, device: str = "cuda", *, runs: in
     result = placement(events, providers_for(device), sess.get_providers(), strict=strict)
     return result, [e for e in events if e.get("cat") == "Node"]
 
+
+
+def exercise_placement() -> Placement:
+    """Week 4's exercise: the placement report of a CUDA session of an int8 model in which DynamicQuantizeLinear and
+    MatMulInteger fell back to the CPU. The profile, in ORT's own trace format, ships inside the package
+    (lab/resources; built by tests/fixtures/ort/build_mixed_profile.py), so a pip-installed lab can show it. No
+    warning: the exercise asks the reader to find the fallback."""
+    from importlib.resources import files
+    events = json.loads(files("lab").joinpath("resources", "mixed_cuda_cpu_profile.json").read_text())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FallbackWarning)
+        return placement(events, requested=[CUDA, CPU], active=[CUDA, CPU])

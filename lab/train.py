@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lab import budget, checkpoint, data, env, models
+from lab import budget, checkpoint, data, env, models, paths
+from lab.progress import bar as progress_bar
 
 BASELINE_NOTE = "majority class of the training split"
 
@@ -63,17 +64,15 @@ def set_deterministic(on: bool) -> None:
 # ---------------------------------------------------------------- metrics and evaluation
 
 def metrics(preds, labels) -> dict:
-    """Accuracy and macro-F1 (unweighted mean of per-class F1 over the classes present in labels or preds)."""
+    """Accuracy and macro-F1 (scikit-learn's: the unweighted mean of per-class F1 over the classes present in
+    labels or preds; a class never predicted scores F1 = 0 rather than a warning)."""
+    from sklearn.metrics import accuracy_score, f1_score
     preds, labels = np.asarray(preds).ravel(), np.asarray(labels).ravel()
     if preds.shape != labels.shape or len(labels) == 0:
         raise ValueError(f"need equally many predictions and labels, at least one: got {preds.shape} and "
                          f"{labels.shape}")
-    f1s = []
-    for c in np.union1d(preds, labels):
-        tp = np.sum((preds == c) & (labels == c))
-        wrong = np.sum((preds == c) != (labels == c))          # false positives + false negatives
-        f1s.append(2 * tp / (2 * tp + wrong))
-    return {"accuracy": float(np.mean(preds == labels)), "macro_f1": float(np.mean(f1s))}
+    return {"accuracy": float(accuracy_score(labels, preds)),
+            "macro_f1": float(f1_score(labels, preds, average="macro", zero_division=0))}
 
 
 @torch.no_grad()
@@ -152,6 +151,7 @@ def train(model, tokenizer, splits, profile, *, device=None, checkpoint_dir=None
     scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")   # bf16 and fp32 need no loss scaling
     config = run_config(profile, enc, precision)
     history = {"device": str(device), "precision": precision, "n_params": models.n_params(model),
+               "n_params_non_embedding": models.n_params_non_embedding(model),
                "steps_per_epoch": steps_per_epoch, "total_steps": total_steps, "step": 0, "batching": batching(profile),
                "val_examples": len(enc_val), "loss": [], "lr": [], "step_s": [], "step_padded_tokens": [],
                "epochs": [], "resumed_from": [],
@@ -182,7 +182,8 @@ def train(model, tokenizer, splits, profile, *, device=None, checkpoint_dir=None
         return path
 
     position = dict(start)
-    with _progress_bar(total_steps, history["step"], progress) as bar, _ctrl_c_at_step_boundary() as interrupted:
+    with progress_bar(total_steps, initial=history["step"], unit="step", enabled=progress) as bar, \
+            _ctrl_c_at_step_boundary() as interrupted:
         for epoch in range(start["epoch"], profile.epochs):
             order = data.batch_order(lengths, profile.batch_size, profile.seed, epoch, **batching(profile))
             model.train()
@@ -265,23 +266,12 @@ class _ctrl_c_at_step_boundary:
         return False
 
 
-def _progress_bar(total: int, initial: int, enabled: bool):
-    from tqdm import tqdm
-    return tqdm(total=total, initial=initial, unit="step", disable=not enabled, mininterval=2.0, dynamic_ncols=True)
-
-
 # ---------------------------------------------------------------- the profile's fine-tuned model
 
 def run_dir(profile) -> Path:
-    """Where the profile's fine-tuned checkpoints live: <repo>/runs/<profile>-<model> ($LAB_RUNS overrides;
-    smoke runs go to a temp folder, like their records)."""
-    if os.environ.get("LAB_RUNS"):
-        root = Path(os.environ["LAB_RUNS"])
-    elif profile.name == "smoke":
-        root = Path(tempfile.gettempdir()) / "lab-smoke-runs"
-    else:
-        root = env.repo_root() / "runs"
-    return root / f"{profile.name}-{profile.model}"
+    """Where the profile's fine-tuned checkpoints live: <runs>/<profile>-<model>, with <runs> from lab.paths (the
+    checkout's runs/, ./lab-output/runs when pip-installed, a per-user temp folder for smoke; $LAB_RUNS overrides)."""
+    return paths.runs_dir(profile.name) / f"{profile.name}-{profile.model}"
 
 
 def checkpoint_every(profile) -> int:

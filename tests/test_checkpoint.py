@@ -13,7 +13,7 @@ import sys
 import pytest
 import torch
 
-from lab import checkpoint, data, env, get_profile, models, train
+from lab import checkpoint, data, get_profile, models, paths, train
 
 SHORT = checkpoint.short_profile(get_profile("smoke"))   # 6 batches per epoch, 2 epochs
 
@@ -95,7 +95,7 @@ def test_ctrl_c_saves_a_resumable_checkpoint(tmp_path, reference):
     folder = tmp_path / "run"
     child = subprocess.Popen([sys.executable, "-c", CTRL_C_CHILD, str(folder)], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env={**os.environ, "PYTHONPATH": str(env.repo_root())})
+                             env={**os.environ, "PYTHONPATH": str(paths.package_parent())})
     assert child.stdout.readline().strip() == "ready"
     child.send_signal(signal.SIGINT)                  # arrives inside step 5's forward pass
     child.stdin.write("\n")

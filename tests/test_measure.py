@@ -75,10 +75,11 @@ def test_a_failed_write_leaves_the_previous_record_intact(tmp_path, monkeypatch)
 
 def test_smoke_profile_never_writes_into_the_committed_record(monkeypatch):
     monkeypatch.delenv("LAB_RECORDS", raising=False)
-    assert measure.records_dir("smoke") != measure.COMMITTED_DIR
-    before = sorted(measure.COMMITTED_DIR.rglob("*")) if measure.COMMITTED_DIR.exists() else []
+    committed = measure.records_dir("cpu")
+    assert measure.records_dir("smoke") != committed
+    before = sorted(committed.rglob("*")) if committed.exists() else []
     rec = measure.measured("t/smoke-only", lambda profile, x: {"x": x}, profile=PROFILES["smoke"], x=1)
-    after = sorted(measure.COMMITTED_DIR.rglob("*")) if measure.COMMITTED_DIR.exists() else []
+    after = sorted(committed.rglob("*")) if committed.exists() else []
     assert before == after
     assert rec["config"]["profile"]["name"] == "smoke"
 

@@ -66,3 +66,11 @@ def test_param_count_on_the_meta_device_matches_the_loaded_model():
     # Reference: the real MiniLM classifier, loaded with its weights and counted tensor by tensor.
     assert models.param_count("minilm") == models.n_params(models.load_model("minilm"))
     assert models.param_count("modernbert-base") == models.param_count("modernbert-base-random")
+
+
+def test_non_embedding_count_leaves_out_exactly_the_embedding_tables():
+    # Reference: a BERT's embedding tables from its config (words, positions, token types, each x hidden size).
+    model = models.load_model("tiny-bert")
+    c = model.config
+    tables = (c.vocab_size + c.max_position_embeddings + c.type_vocab_size) * c.hidden_size
+    assert models.n_params_non_embedding(model) == models.n_params(model) - tables

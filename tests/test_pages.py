@@ -12,6 +12,7 @@ import pytest
 
 from lab.__main__ import site_pages
 from lab.site import render_pages, write_notebooks
+from lab.site.check import published_problems
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = site_pages(ROOT)
@@ -28,6 +29,7 @@ def test_page_executes_on_the_smoke_profile(page, tmp_path, monkeypatch):
     result = json.loads(frozen.read_text())["result"]
     assert ".cell-output-error" not in result["markdown"]
     assert "`{python}" not in result["markdown"]          # every inline value was substituted
+    assert published_problems(result["markdown"]) == []   # no stderr, warning, local path or broken table
 
 
 def test_every_page_gets_a_student_notebook(tmp_path):

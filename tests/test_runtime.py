@@ -18,7 +18,7 @@ from lab.runtime import CPU, CUDA, FallbackError, FallbackWarning
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ort"
 REAL = FIXTURES / "cpu_profile_quint8_tiny_bert.json"
-MIXED = FIXTURES / "mixed_cuda_cpu_profile.json"
+MIXED = Path(runtime.__file__).parent / "resources" / "mixed_cuda_cpu_profile.json"   # shipped for week 4
 GPU_WORKS = torch.cuda.is_available()
 
 

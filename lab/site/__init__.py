@@ -7,12 +7,12 @@ executed). Modules, one idea each:
 - markdown.py  executed cells -> Quarto's frozen markdown + figure files
 - freeze.py    html.json + figure-html/ written atomically into _freeze/
 - render.py    render_pages: the above, page by page
-- check.py     check_site: are the frozen entries fresh?
+- check.py     check_site: are the frozen entries fresh? check_published: do they read cleanly?
 - notebooks.py write_notebooks: clean student notebooks (Kaggle) from the pages
 """
-from .check import check_site
+from .check import check_published, check_site
 from .execute import PageError
 from .notebooks import write_notebooks
 from .render import render_pages
 
-__all__ = ["render_pages", "check_site", "write_notebooks", "PageError"]
+__all__ = ["render_pages", "check_site", "check_published", "write_notebooks", "PageError"]

@@ -1,9 +1,14 @@
-"""check_site: is every executed page's `_freeze` entry fresh?
+"""check_site: is every executed page's `_freeze` entry fresh, and fit to publish?
 
 Quarto (`execute: freeze: auto`) reuses a freeze entry only while its `hash` equals the md5 of
 the page source; otherwise it would try to execute the page while publishing, which the
 publishing machine cannot do. So a stale or missing entry, or a figure the frozen markdown
 points to but the entry lacks, is a problem to fix before publishing (by re-rendering).
+
+What a render froze is published as it is, so it is read as a reader would see it too (`published_problems`): no
+stderr block, no warning, no path of the machine that executed it, and no Markdown table whose rows have more or
+fewer cells than its header (a `|` in a cell shifts every column after it). `check_published` applies that to
+every frozen page of a site; `python -m lab check` runs both checks.
 """
 from __future__ import annotations
 
@@ -89,10 +94,62 @@ def check_page(root: Path, rel: str) -> list[str]:
     return problems
 
 
+# Where an executing machine's paths start: home folders, temp folders, Python's package folders (Linux, macOS,
+# Windows). A page that names one publishes the instructor's file system and means a warning or traceback leaked.
+_LOCAL_PATH = re.compile(r"(/home/|/root/|/Users/|/tmp/|/var/folders/|/work/|site-packages|dist-packages|"
+                         r"[A-Za-z]:\\\\Users\\\\)")
+_WARNING = re.compile(r"\b[A-Z]\w*Warning: |\[W:onnxruntime|\bWARNING \|")
+_CELL_SPLIT = re.compile(r"(?<!\\)\|")      # a pipe that is not escaped as \|
+
+
+def table_row_cells(line: str) -> int:
+    """Cells of one pipe-table row, `| a | b\\|c |` -> 2 (an escaped pipe is text)."""
+    return len(_CELL_SPLIT.split(line.strip().strip("|"))) if line.strip() != "|" else 0
+
+
+def published_problems(markdown: str) -> list[str]:
+    """What a reader should not see in a frozen page's markdown (see the module docstring)."""
+    problems = []
+    if ".cell-output-stderr" in markdown:
+        problems.append("a cell printed to stderr (the page would publish it)")
+    for pattern, what in ((_WARNING, "a warning"), (_LOCAL_PATH, "a path of the executing machine")):
+        found = pattern.search(markdown)
+        if found:
+            line = markdown[:found.start()].count("\n") + 1
+            context = markdown.splitlines()[line - 1].strip()[:100]
+            problems.append(f"{what} on line {line} of the frozen markdown: {context!r}")
+    lines = markdown.splitlines()
+    for i, line in enumerate(lines):
+        # a pipe table: a header row, then a delimiter row of dashes and colons
+        if i + 1 < len(lines) and line.startswith("|") and re.fullmatch(r"\|(\s*:?-+:?\s*\|)+", lines[i + 1].strip()):
+            width = table_row_cells(line)
+            for j in range(i + 1, len(lines)):
+                if not lines[j].startswith("|"):
+                    break
+                if table_row_cells(lines[j]) != width:
+                    problems.append(f"table row on line {j + 1} has {table_row_cells(lines[j])} cells, its header "
+                                    f"{width}: {lines[j].strip()[:80]!r}")
+    return problems
+
+
 def check_site(root: Path) -> list[str]:
     """Problems with the site's freeze entries; empty when every executed page is fresh."""
     root = Path(root).resolve()
     problems: list[str] = []
     for rel in site_pages(root):
         problems += check_page(root, rel)
+    return problems
+
+
+def check_published(root: Path) -> list[str]:
+    """published_problems of every frozen page of the site, each named by its page."""
+    root = Path(root).resolve()
+    problems = []
+    for rel in site_pages(root):
+        html_json = entry_dir(root, rel) / "execute-results" / "html.json"
+        try:
+            markdown = json.loads(html_json.read_text(encoding="utf-8"))["result"]["markdown"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue                # missing or unreadable: check_site reports it
+        problems += [f"{rel}: {p}" for p in published_problems(markdown)]
     return problems

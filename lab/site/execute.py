@@ -21,8 +21,10 @@ from __future__ import annotations
 import os
 import re
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import nbformat
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
@@ -30,6 +32,8 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from traitlets import default
+
+from lab.progress import CHANNEL_ENV, relay
 
 from .qmd import Cell, Page
 
@@ -140,10 +144,14 @@ def execute_page(page: Page, execute: dict, env: dict | None = None, timeout: in
         resources={"metadata": {"path": str(page.path.parent)}},
     )
     # LAB_PAGE tells the page's own code which page it is (lab.claims names it in a broken claim's message).
-    kernel_env = {**os.environ, **QUARTO_ENV, "LAB_PAGE": page.rel, **(env or {})}
+    # LAB_PROGRESS_FILE is the side channel for progress bars: whatever the kernel writes to stdout/stderr, even
+    # to fd 2, becomes a cell output and would be frozen, so lab.progress writes there and we relay it.
+    workdir = tempfile.TemporaryDirectory(prefix="lab-page-")
+    channel = Path(workdir.name) / "progress.txt"
+    kernel_env = {**os.environ, **QUARTO_ENV, "LAB_PAGE": page.rel, CHANNEL_ENV: str(channel), **(env or {})}
     results: list[ExecutedCell] = []
     number = 0
-    with client.setup_kernel(env=kernel_env):
+    with workdir, relay(channel), client.setup_kernel(env=kernel_env):
         client.execute_cell(setup, 0, store_history=False)
         for cell in page.cells:
             done = ExecutedCell(cell)

@@ -50,29 +50,13 @@ def cell_ids(page: Page) -> list[str]:
     return [hashlib.md5(f"{page.rel}:{i}".encode()).hexdigest()[:8] for i in range(len(page.cells))]
 
 
-def _progress(page: Page):
-    """A tqdm bar over the page's code cells on a terminal; nothing otherwise."""
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None, None
-    bar = tqdm(total=len(page.code_cells), desc=page.rel, unit="cell", leave=False,
-               disable=None, file=sys.stderr)
-    return bar, (lambda _n: bar.update(1))
-
-
 def render_page(page: Page, freeze_root: Path, project_execute: dict, env: dict | None,
                 timeout: int) -> Path:
     execute = page_execute_options(page, project_execute)
     if "title" not in page.front_matter:
         # Quarto would move the page's first heading into a `title:`; we do not.
         print(f"{page.rel}: warning: no `title:` in the front matter", file=sys.stderr)
-    bar, tick = _progress(page)
-    try:
-        cells = execute_page(page, execute, env=env, timeout=timeout, progress=tick)
-    finally:
-        if bar is not None:
-            bar.close()
+    cells = execute_page(page, execute, env=env, timeout=timeout)
     md = page_markdown(cells, cell_ids(page), page.stem, execute)
     html_json = result_json(page.hash, md.markdown, page.stem, md.needs_js)
     return write_entry(entry_dir(freeze_root, page.rel), html_json, md.figures)
@@ -91,7 +75,7 @@ def render_pages(pages: list[Path], root: Path, freeze_root: Path | None = None,
     freeze_root = Path(freeze_root).resolve() if freeze_root else root
     project_execute = project_execute_options(root)
     written: list[Path] = []
-    for path in pages:
+    for number, path in enumerate(pages, 1):
         try:
             page = parse_page(Path(path), root)
         except ValueError as e:
@@ -99,9 +83,11 @@ def render_pages(pages: list[Path], root: Path, freeze_root: Path | None = None,
         if not page.needs_execution:
             print(f"{page.rel}: no python cells, nothing to execute (Quarto freezes nothing)")
             continue
+        # One line as each page starts (a first run trains for minutes: say what is running), one when it ends.
+        print(f"[{number}/{len(pages)}] {page.rel}: executing {len(page.code_cells)} cells", flush=True)
         started = time.monotonic()
         out = render_page(page, freeze_root, project_execute, env, timeout)
         written.append(out)
-        print(f"{page.rel}: {len(page.code_cells)} cells in {time.monotonic() - started:.1f} s "
-              f"-> {out.relative_to(freeze_root)}")
+        print(f"[{number}/{len(pages)}] {page.rel}: done in {time.monotonic() - started:.1f} s "
+              f"-> {out.relative_to(freeze_root)}", flush=True)
     return written

@@ -1,0 +1,82 @@
+"""Where lab reads and writes: the course checkout when it runs from one, else a working folder.
+
+lab runs in two places. In the course repository (the instructor, CI, `make course`) its records belong in
+`course/measurements/` and its checkpoints in `runs/`, beside the pages that show them. Pip-installed in a
+student's notebook there is no repository: the package sits in site-packages, which is no place for 500 MB of
+checkpoints. There everything goes to a working folder in the current directory:
+
+    ./lab-output/measurements/<name>/<hardware>.json     records (lab.measure)
+    ./lab-output/runs/<profile>-<model>/step-NNNNNN/      checkpoints (lab.train)
+
+Overrides, most specific first: `$LAB_RECORDS` and `$LAB_RUNS` name one folder each; `$LAB_HOME` moves the
+working folder (also in a checkout). Smoke runs (tiny random models, seconds) never touch either place: they go
+to a per-user temp folder, so a test cannot overwrite the course's records.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+WORKING_FOLDER = "lab-output"
+
+
+def package_parent() -> Path:
+    """The folder that holds the `lab` package: the checkout's root, or site-packages when installed."""
+    return Path(__file__).resolve().parent.parent
+
+
+def checkout() -> Path | None:
+    """The course repository lab runs from, or None when lab is installed (no `_quarto.yml` beside `lab/`)."""
+    root = package_parent()
+    return root if (root / "_quarto.yml").is_file() else None
+
+
+def home() -> Path | None:
+    """`$LAB_HOME` if set, else None: the checkout's own folders are used in a checkout, `./lab-output` outside."""
+    return Path(os.environ["LAB_HOME"]).expanduser() if os.environ.get("LAB_HOME") else None
+
+
+def _user() -> str:
+    return str(os.getuid()) if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")
+
+
+def smoke_dir(kind: str) -> Path:
+    """A per-user temp folder for smoke-profile output of one kind ('records', 'runs')."""
+    return Path(tempfile.gettempdir()) / f"lab-smoke-{kind}-{_user()}"
+
+
+def records_dir(profile_name: str | None = None) -> Path:
+    """Where measurement records live: $LAB_RECORDS; smoke -> temp; $LAB_HOME/measurements; the checkout's
+    course/measurements; else ./lab-output/measurements."""
+    if os.environ.get("LAB_RECORDS"):
+        return Path(os.environ["LAB_RECORDS"]).expanduser()
+    if profile_name == "smoke":
+        return smoke_dir("records")
+    if home() is not None:
+        return home() / "measurements"
+    root = checkout()
+    return root / "course" / "measurements" if root else Path.cwd() / WORKING_FOLDER / "measurements"
+
+
+def runs_dir(profile_name: str | None = None) -> Path:
+    """Where fine-tuned checkpoints live: $LAB_RUNS; smoke -> temp; $LAB_HOME/runs; the checkout's runs/; else
+    ./lab-output/runs."""
+    if os.environ.get("LAB_RUNS"):
+        return Path(os.environ["LAB_RUNS"]).expanduser()
+    if profile_name == "smoke":
+        return smoke_dir("runs")
+    if home() is not None:
+        return home() / "runs"
+    root = checkout()
+    return root / "runs" if root else Path.cwd() / WORKING_FOLDER / "runs"
+
+
+def site_root(start: Path | None = None) -> Path | None:
+    """The Quarto project being rendered: the nearest folder at or above `start` (default: the current
+    directory, which is the page's folder while Quarto or lab.site executes it) that holds `_quarto.yml`."""
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "_quarto.yml").is_file():
+            return folder
+    return None

@@ -1,0 +1,108 @@
+"""The student notebooks run where students run them: lab pip-installed from a wheel, no checkout, an empty folder.
+
+The project is built as a wheel from a copy of its sources and installed by each notebook's own first cell into a
+fresh virtual environment that has no other copy of lab (the test environment's editable install is hidden from
+it). Every notebook then runs from an empty folder on the smoke profile, cell by cell, in a kernel of that
+environment: every cell must run, and nothing may be written under site-packages (records and checkpoints belong
+in a working folder, never inside the installed package).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import venv
+from pathlib import Path
+
+import nbformat
+import pytest
+from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+from jupyter_client.manager import KernelManager
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+from traitlets import default
+
+from lab.__main__ import site_pages
+from lab.site import write_notebooks
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = site_pages(ROOT)
+
+
+@pytest.fixture(scope="module")
+def student_python(tmp_path_factory) -> tuple[Path, Path, Path]:
+    """(python of a fresh venv without lab, its site-packages, the built wheel)."""
+    work = tmp_path_factory.mktemp("student")
+    src = work / "src"                   # build from a copy: the checkout gets no build/ or egg-info folders
+    shutil.copytree(ROOT / "lab", src / "lab", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
+                    str(work / "dist"), str(src)], check=True)
+    [wheel] = (work / "dist").glob("ecbs5200_lab-*.whl")
+
+    venv.EnvBuilder(with_pip=False).create(work / "venv")
+    python = work / "venv" / "bin" / "python"
+    site = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True).stdout.strip())
+    # The venv sees this environment's packages (torch, transformers, pip, ipykernel, the offline assets) through
+    # a folder of links to them, minus the editable lab: a notebook finds only the lab its own cell installs.
+    deps = work / "deps"
+    deps.mkdir()
+    for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
+        if not entry.name.lower().startswith(("ecbs5200_lab", "__editable__", "_ecbs5200_lab")):
+            (deps / entry.name).symlink_to(entry)
+    (site / "deps.pth").write_text(f"{deps}\n")
+    return python, site, wheel
+
+
+class _StudentKernels(KernelSpecManager):
+    python = ""
+
+    def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
+        return KernelSpec(argv=[self.python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                          display_name="student", language="python", name=kernel_name)
+
+
+def _files(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*")}
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.relative_to(ROOT).as_posix() for p in PAGES])
+def test_student_notebook_runs_from_the_installed_wheel(page, student_python, tmp_path):
+    python, site, wheel = student_python
+    [path] = write_notebooks([page], ROOT, tmp_path / "nb", install_source=str(wheel))
+    nb = nbformat.read(path, as_version=4)
+    assert not any(line.lstrip().startswith("#|") for c in nb.cells if c.cell_type == "code"
+                   for line in c.source.splitlines()), "Quarto option lines left in a notebook"
+
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    (tmp_path / "tmp").mkdir()
+
+    class Kernels(KernelManager):
+        @default("kernel_spec_manager")
+        def _specs(self):
+            specs = _StudentKernels()
+            specs.python = str(python)
+            return specs
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LAB_", "PYTHONPATH", "VIRTUAL_ENV"))}
+    env.update(LAB_PROFILE="smoke", TMPDIR=str(tmp_path / "tmp"), PYTHONDONTWRITEBYTECODE="1")
+    client = NotebookClient(nb, timeout=900, kernel_manager_class=Kernels, kernel_name="python3",
+                            resources={"metadata": {"path": str(folder)}})
+    with client.setup_kernel(env=env, cwd=str(folder)):
+        installed = None
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type != "code":
+                continue
+            try:
+                client.execute_cell(cell, index)
+            except CellExecutionError as e:
+                pytest.fail(f"{path.name}, cell {index}:\n{cell.source[:300]}\n{str(e)[-2000:]}")
+            if installed is None:          # the first code cell is the install cell
+                installed = _files(site)
+                assert any(name.startswith("lab/") for name in installed), "the install cell did not install lab"
+    assert _files(site) == installed, f"written under site-packages: {sorted(_files(site) - installed)}"
