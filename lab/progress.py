@@ -90,7 +90,7 @@ class relay:
         self.path, self.out = Path(path), out or sys.stderr
         self.tty = hasattr(self.out, "isatty") and self.out.isatty()
         self.log_every_s, self.poll_s = log_every_s, poll_s
-        self._stop, self._pending, self._last = threading.Event(), "", 0.0
+        self._stop, self._pending, self._last = threading.Event(), "", float("-inf")
 
     def __enter__(self):
         self.path.touch()
@@ -105,7 +105,7 @@ class relay:
         return False
 
     def _pump(self) -> None:
-        with open(self.path, encoding="utf-8", errors="replace") as f:
+        with open(self.path, encoding="utf-8", errors="replace", newline="") as f:   # keep tqdm's \r
             while True:
                 stopping = self._stop.is_set()
                 text = f.read()
