@@ -106,3 +106,17 @@ def test_student_notebook_runs_from_the_installed_wheel(page, student_python, tm
                 installed = _files(site)
                 assert any(name.startswith("lab/") for name in installed), "the install cell did not install lab"
     assert _files(site) == installed, f"written under site-packages: {sorted(_files(site) - installed)}"
+
+
+def test_the_wheel_asks_for_a_torch_it_can_share_and_ships_what_pages_read(student_python):
+    import zipfile
+    _, _, wheel = student_python
+    with zipfile.ZipFile(wheel) as z:
+        names = z.namelist()
+        metadata = z.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+    torch_req = [line for line in metadata.splitlines() if line.startswith("Requires-Dist: torch")]
+    assert torch_req and not any("==" in line for line in torch_req), torch_req   # Kaggle's CUDA torch stays
+    assert "lab/resources/mixed_cuda_cpu_profile.json" in names
+    # the exact local build is for `make` only
+    assert "torch==" in (ROOT / "constraints.txt").read_text()
+    assert "-c constraints.txt" in (ROOT / "Makefile").read_text()
