@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run from a checkout without installing
-from lab import env, get_profile, models, quantize, report  # noqa: E402
+from lab import env, get_profile, models, quantize, quantize_report, report  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -41,7 +41,7 @@ def main(argv=None) -> int:
     result = quantize.measure_routes(profile, run_on=device)
     record = {"name": "benchmarks/inference", "config": {"profile": profile.to_dict(), "device": device},
               "result": result, "provenance": env.provenance(device)}
-    table = quantize.slowdown_table([record])
+    table = quantize_report.slowdown_table([record])
     latency = pd.DataFrame(result["latency"])
 
     out = Path(args.out)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lab import bench, env, quantize
+from lab import bench, env, quantize, quantize_report
 
 INT8_ROUTES = ("onnx-int8-qint8", "onnx-int8-quint8", "pytorch-int8")
 SIZE_SHARE = 0.10     # size "matters" when the fp32 model takes more than a tenth of what the deployment budgets
@@ -49,7 +49,7 @@ def _best_int8(rec: dict, batch: int) -> tuple[str, dict] | None:
 def decide(dep: Deployment, records: list[dict]) -> dict:
     """One row: sizes, whether the size matters and why, the int8 speedup and whether it is signal, a verdict."""
     row = {"deployment": dep.name, "budget": dep.budget}
-    rec = quantize.record_for(records, dep.device)
+    rec = quantize_report.record_for(records, dep.device)
     if rec is None:
         return {**row, "verdict": f"not measured: no {dep.device} record yet (run this page on a {dep.device.upper()} "
                                   f"machine to fill this row)"}
@@ -58,8 +58,8 @@ def decide(dep: Deployment, records: list[dict]) -> dict:
         return {**row, "verdict": f"no int8 route ran on {dep.device}"}
     route, int8_lat = best
     ref_lat = next(r for r in rec["result"]["latency"] if r["route"] == quantize.REFERENCE and r["batch"] == dep.batch)
-    fp32_mb = quantize.route_row(rec, quantize.REFERENCE)["size_mb"]
-    int8_mb = quantize.route_row(rec, route)["size_mb"]
+    fp32_mb = quantize_report.route_row(rec, quantize.REFERENCE)["size_mb"]
+    int8_mb = quantize_report.route_row(rec, route)["size_mb"]
 
     if dep.bandwidth_mb_s:      # cold start: the download is on the request's critical path
         saved_s = (fp32_mb - int8_mb) / dep.bandwidth_mb_s

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from lab import bench, data, decide, get_profile, models, quantize, runtime
+from lab import bench, data, decide, get_profile, models, quantize, quantize_report, runtime
 
 SMOKE = get_profile("smoke")
 
@@ -148,7 +148,7 @@ CPU_RECORD = _record(
 
 
 def test_slowdown_table_speedups_are_against_fp32_on_the_same_device():
-    rows = quantize.slowdown_table([CPU_RECORD])
+    rows = quantize_report.slowdown_table([CPU_RECORD])
     int8 = next(r for r in rows if r["route"] == "onnx-int8-qint8")
     assert int8["speedup b1"] == pytest.approx(2.0) and int8["speedup b32"] == pytest.approx(0.5)
     assert int8["size ratio"] == pytest.approx(4.0)

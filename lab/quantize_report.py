@@ -1,0 +1,183 @@
+"""How week 4's measurements are shown: the route tables, the latency chart, the placement report, and the
+numbers the page's prose quotes. Everything here reads the records lab.quantize wrote; nothing measures.
+
+    routes = quantize_report.slowdown_table(measure.load_all("week4/routes"))   # route x hardware rows
+    s = quantize_report.summary(cpu_record, profile.bench_batch_sizes)          # s.same_runtime[32], s.noise_note
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lab import bench
+from lab.quantize import REFERENCE, ROUTES
+
+
+def _latency_index(result: dict) -> dict:
+    """(route, batch) -> latency row."""
+    return {(r["route"], r["batch"]): r for r in result["latency"]}
+
+
+def _ms(row: dict | None) -> str:
+    """'12.3 (11.9-13.0)': median with the p10-p90 range, in ms."""
+    return "" if row is None else f"{row['median_ms']:.3g} ({row['p10_ms']:.3g}-{row['p90_ms']:.3g})"
+
+
+def slowdown_table(records: list[dict]) -> list[dict]:
+    """Route x device rows from every record: size, latency per batch size, speedup against PyTorch fp32 on the
+    same device and batch, accuracy change, and where the route really ran (with the hardware it was measured on).
+    Rows that could not run keep their reason. Too wide for one page: SIZE_COLUMNS and speed_columns() split it."""
+    from lab import env
+    rows = []
+    for rec in records:
+        res, hw = rec["result"], env.device_label(rec["provenance"])
+        lat = _latency_index(res)
+        batches = sorted({b for _, b in lat})
+        for r in res["routes"]:
+            row = {"hardware": hw, "model": res["model"], "route": r["route"]}
+            if r["status"] != "ok":
+                rows.append({**row, "where it ran": f"{r['status']}: {r['reason']}"})
+                continue
+            row.update({"size (MB)": r["size_mb"], "size ratio": r["size_ratio"]})
+            for b in batches:
+                mine, ref = lat.get((r["route"], b)), lat.get((REFERENCE, b))
+                row[f"batch {b} ms (p10-p90)"] = _ms(mine)
+                row[f"speedup b{b}"] = ref["median_ms"] / mine["median_ms"] if mine and ref else None
+            row.update({"Δ accuracy (points)": 100 * r["accuracy_delta"], "largest logit change": r["max_logit_diff"],
+                        "where it ran": r["ran_on"]})
+            rows.append(row)
+    return rows
+
+
+# The two questions of the week, one table each: what int8 does to the file and the predictions, and to the speed.
+SIZE_COLUMNS = ["hardware", "route", "size (MB)", "size ratio", "Δ accuracy (points)", "largest logit change",
+                "where it ran"]
+
+
+def speed_columns(rows: list[dict]) -> list[str]:
+    """hardware, route, then each batch size's latency and speedup, in the order slowdown_table made them."""
+    timed = [c for c in dict.fromkeys(c for row in rows for c in row) if c.startswith(("batch ", "speedup "))]
+    return ["hardware", "route", *timed]
+
+
+def route_row(record: dict, route: str) -> dict | None:
+    """One route's row of a record's result (None if the route is not in it)."""
+    return next((r for r in record["result"]["routes"] if r["route"] == route), None)
+
+
+def speedup(record: dict, route: str, batch: int) -> float | None:
+    """PyTorch fp32 median latency / the route's, on the record's device, at one batch size (>1 = faster)."""
+    lat = _latency_index(record["result"])
+    mine, ref = lat.get((route, batch)), lat.get((REFERENCE, batch))
+    return ref["median_ms"] / mine["median_ms"] if mine and ref else None
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The numbers the week-4 prose quotes from one hardware's record: named, so a typo fails loudly."""
+    result: dict              # the record's result (model, n_test, threads, routes, latency)
+    small: int                # the smallest and largest benchmarked batch sizes
+    large: int
+    row: dict                 # route -> its row (size_mb, size_ratio, accuracy_delta, max_logit_diff, ...)
+    lat: dict                 # (route, batch) -> latency row (median_ms, p10_ms, p90_ms, seq_len, load_avg, ...)
+    speedup: dict             # route -> {batch: x against PyTorch fp32}, for ORT int8, PyTorch int8, ORT fp32
+    same_runtime: dict        # batch -> ORT int8 against ORT fp32: the honest comparison for int8
+    beyond_noise: dict        # batch -> whether those two routes' p10-p90 ranges are apart
+    noise_note: str           # the sentence that says so
+    ref_spread: dict          # batch -> PyTorch fp32's p10-p90 spread over its median: is the reference stable?
+
+
+def summary(record: dict, batch_sizes) -> Summary:
+    """Derive what the week-4 prose quotes, so the page only displays. Speedups are against PyTorch fp32 on the same
+    hardware and batch."""
+    res = record["result"]
+    small, large = min(batch_sizes), max(batch_sizes)
+    lat = _latency_index(res)
+    same_runtime = {b: lat[("onnx-fp32", b)]["median_ms"] / lat[("onnx-int8-qint8", b)]["median_ms"]
+                    for b in (small, large)}
+    beyond_noise = {b: bench.distinguishable(lat[("onnx-fp32", b)], lat[("onnx-int8-qint8", b)])
+                    for b in (small, large)}
+    apart = [f"batch {b}" for b, ok in beyond_noise.items() if ok]
+    overlap = [f"batch {b}" for b, ok in beyond_noise.items() if not ok]
+    noise_note = (f"the two routes' p10-p90 ranges are apart at {' and '.join(apart)}" if apart else
+                  "the two routes' p10-p90 ranges overlap at every batch size")
+    if apart and overlap:
+        noise_note += f" and overlap at {' and '.join(overlap)}, where the difference is within this machine's noise"
+    return Summary(
+        result=res, small=small, large=large,
+        row={r["route"]: r for r in res["routes"]},
+        lat=lat,
+        speedup={route: {b: speedup(record, route, b) for b in (small, large)}
+                 for route in ("onnx-int8-qint8", "pytorch-int8", "onnx-fp32")},
+        same_runtime=same_runtime,
+        beyond_noise=beyond_noise,
+        noise_note=noise_note,
+        ref_spread={b: lat[("pytorch-fp32", b)]["spread"] for b in (small, large)},
+    )
+
+
+def latency_plot(records: list[dict]):
+    """Median latency per route and batch size, with p10-p90 whiskers, one panel per hardware. Log scale: routes
+    differ by multiples."""
+    import matplotlib.pyplot as plt
+    from lab import env, report
+    fig, axes = plt.subplots(1, len(records), figsize=(6.5 * len(records), 3.8), squeeze=False)
+    for ax, rec in zip(axes[0], records):
+        res = rec["result"]
+        routes = [r["route"] for r in res["routes"] if r["status"] == "ok"]
+        batches = sorted({row["batch"] for row in res["latency"]})
+        lat = _latency_index(res)
+        height = 0.8 / len(batches)
+        for k, b in enumerate(batches):
+            ys = [i + k * height for i in range(len(routes))]
+            rows = [lat[(r, b)] for r in routes]
+            med = np.array([x["median_ms"] for x in rows])
+            err = np.array([[x["median_ms"] - x["p10_ms"] for x in rows], [x["p90_ms"] - x["median_ms"] for x in rows]])
+            ax.barh(ys, med, height=height, xerr=err, capsize=2, label=f"batch {b}")
+        ax.set_yticks([i + 0.4 - height / 2 for i in range(len(routes))], routes)
+        ax.invert_yaxis()
+        ax.set_xscale("log")
+        report.style(ax, title=f"{env.device_label(rec['provenance'])}, {res['model']}", xlabel="latency (ms, log)")
+        ax.grid(axis="x", alpha=0.3)
+        ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # outside: bars reach the right edge
+    fig.tight_layout()
+    return fig
+
+
+def route_rows() -> list[dict]:
+    """The routes as a table: what each one is and where it can run."""
+    return [{"route": r.name, "runtime": r.backend, "weights": r.dtype, "runs on": ", ".join(r.devices),
+             "note": r.note} for r in ROUTES.values()]
+
+
+def record_for(records: list[dict], device: str) -> dict | None:
+    """The first record measured on `device` ('cpu' or 'cuda'), or None."""
+    return next((r for r in records if r["result"]["device"] == device), None)
+
+
+def placement_markdown(record: dict) -> str:
+    """A week4/placement record as Markdown: the hardware, a warning callout naming any fallback, and where the ops
+    ran: per op type when the CUDA provider was active, one line per provider when the whole session fell back."""
+    import pandas as pd
+    from lab import env, report
+    res = record["result"]
+    head = (f"**{env.device_label(record['provenance'])}**, {res['route']}: asked for "
+            f"{', '.join(res['requested'])}; active: {', '.join(res['active'])}.")
+    verdict = ""
+    if res["whole_session_fallback"]:
+        verdict = ("Whole-session fallback: CUDA was asked for and every node ran on the CPU, with no error from "
+                   f"ONNX Runtime. Likely cause: {res['likely_cause']}")
+    elif res["per_node_fallback"]:
+        verdict = (f"Per-node fallback: the CUDA provider is active, but these ops ran on the CPU: "
+                   f"{', '.join(res['fell_back'])}. Every call copies their inputs to the host and back.")
+    callout = f"::: {{.callout-warning}}\n{verdict}\n:::\n\n" if verdict else ""
+    if res["whole_session_fallback"]:
+        table = pd.DataFrame([{"provider": p, "nodes": sum(c.get(p, 0) for c in res["by_op"].values()),
+                               "op types": ", ".join(op for op, c in res["by_op"].items() if p in c)}
+                              for p in res["active"]])
+    else:
+        providers = [p.replace("ExecutionProvider", "") for p in res["active"]]
+        table = pd.DataFrame(res["rows"]).fillna(0)
+        table = table[["op", *[p for p in providers if p in table], "fell back"]]   # records store keys sorted
+    return f"{head}\n\n{callout}{report.markdown_table(table)}"
