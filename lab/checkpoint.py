@@ -5,14 +5,20 @@ A checkpoint is a folder:
     model.safetensors   the weights
     state.safetensors   every other tensor: optimizer moments, torch/CUDA RNG states
     state.json          everything else: config, architecture, position in the data order, scheduler, scaler,
-                        Python/NumPy RNG states, the history so far, and the weights' fingerprint
+                        Python/NumPy RNG states, the history so far, the SHA-256 fingerprints of the tensors in
+                        both .safetensors files, and a SHA-256 of its own content
 
 Nothing is ever unpickled. A pickle can run arbitrary code when loaded, and students exchange checkpoints, so
 tensors come only from safetensors (a header plus raw bytes) and everything else only from JSON. A file that is
 not what its name says fails with a CheckpointError naming the file, never by running it.
 
-Writes are atomic: the folder is written under a temporary name and renamed into place, so a crash mid-write
-leaves the previous checkpoint as the latest one.
+Every file is integrity-checked on load (each safetensors file against its fingerprint in state.json, state.json
+against its own SHA-256), so a flipped byte anywhere fails with a CheckpointError naming the file instead of
+resuming into different weights.
+
+Writes are atomic: the folder is written under a temporary name that says which process writes it, and renamed
+into place, so a crash mid-write leaves the previous checkpoint as the latest one, and another run's cleanup
+(prune) never deletes a write in progress.
 """
 from __future__ import annotations
 
@@ -24,7 +30,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +37,10 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-FORMAT = 1
+from lab import scratch
+
+# 2: state.json holds the fingerprint of state.safetensors and its own SHA-256 (1 checked the weights only)
+FORMAT = 2
 MODEL_FILE, TENSORS_FILE, STATE_FILE = "model.safetensors", "state.safetensors", "state.json"
 # The config fields that decide which weights fit which model: compared on load, differences listed.
 ARCH_FIELDS = ("lab_model_key", "model_type", "architectures", "hidden_size", "num_hidden_layers",
@@ -133,6 +141,7 @@ def save(path, model, *, config: dict, position: dict, optimizer=None, scheduler
     state = {
         "format": FORMAT,
         "fingerprint": fingerprint(model_tensors),
+        "state_fingerprint": fingerprint(state_tensors),
         "architecture": architecture(model),
         "config": config,
         "position": position,
@@ -142,19 +151,18 @@ def save(path, model, *, config: dict, position: dict, optimizer=None, scheduler
         "rng": rng_plain,
         "history": history,
     }
+    state["sha256"] = _self_hash(state)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    tmp = path.parent / scratch.owned_name(path.name)      # names this process: no other run's prune deletes it
+    tmp.mkdir(mode=0o755)              # a checkpoint is meant to be shared
     try:
-        tmp.chmod(0o755)               # mkdtemp makes it private; a checkpoint is meant to be shared
         save_file(model_tensors, tmp / MODEL_FILE, metadata={"fingerprint": state["fingerprint"]})
-        save_file(state_tensors, tmp / TENSORS_FILE)
+        save_file(state_tensors, tmp / TENSORS_FILE, metadata={"fingerprint": state["state_fingerprint"]})
         (tmp / STATE_FILE).write_text(json.dumps(state, indent=1))
         for f in tmp.iterdir():        # on disk before the rename, so a power cut cannot leave a renamed husk
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)          # atomic: readers see no folder or the whole folder
+        scratch.replace_dir(tmp, path)  # readers see the old folder or the whole new one, never a part
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -169,13 +177,13 @@ def latest(folder) -> Path | None:
 
 
 def prune(folder, keep: int = 2) -> None:
-    """Delete all but the newest `keep` checkpoints of a run, and leftovers of interrupted writes."""
+    """Delete all but the newest `keep` checkpoints of a run, and what killed writers left (only theirs: a
+    temporary folder whose writer is alive is another run's write in progress)."""
     folder = Path(folder)
+    scratch.restore_aside(folder)
     steps = sorted(folder.glob("step-[0-9]*"))
     for old in steps[:max(0, len(steps) - keep)]:
         shutil.rmtree(old, ignore_errors=True)
-    for tmp in folder.glob(".step-*.tmp"):
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- load
@@ -190,8 +198,23 @@ def _read_tensors(file: Path) -> dict[str, torch.Tensor]:
                               f"Use another checkpoint of the run, or retrain.") from None
 
 
+def _self_hash(state: dict) -> str:
+    """SHA-256 of state.json's content without its own 'sha256' field (canonical JSON: sorted keys)."""
+    rest = {k: v for k, v in state.items() if k != "sha256"}
+    rest = json.loads(json.dumps(rest))     # as a later read sees it: int keys become strings, tuples lists
+    return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()
+
+
+def _check_fingerprint(file: Path, tensors: dict[str, torch.Tensor], expected: str) -> None:
+    found = fingerprint(tensors)
+    if found != expected:
+        raise CheckpointError(f"{file}: the tensors' SHA-256 is {found[:16]}..., but {STATE_FILE} records "
+                              f"{expected[:16]}...: the file is corrupt or was replaced. Use another checkpoint "
+                              f"of the run (delete this folder), or retrain.")
+
+
 def read_state(path) -> dict:
-    """state.json of a checkpoint folder, checked for format."""
+    """state.json of a checkpoint folder, checked for format and against its own SHA-256."""
     file = Path(path) / STATE_FILE
     if not file.is_file():
         raise CheckpointError(f"{file} is missing: {path} is not a checkpoint folder, or its write was interrupted")
@@ -199,9 +222,15 @@ def read_state(path) -> dict:
         state = json.loads(file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckpointError(f"{file} is not valid JSON ({e}): it is truncated or corrupt") from None
+    if isinstance(state, dict) and state.get("format") == 1:
+        raise Mismatch(f"{file}: format 1, written by an older lab that checked the weights only; "
+                       f"train afresh (resume=False) to replace it")
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         found = state.get("format") if isinstance(state, dict) else type(state).__name__
         raise CheckpointError(f"{file}: format {found!r}, expected {FORMAT}: not a lab checkpoint of this version")
+    if state.get("sha256") != _self_hash(state):
+        raise CheckpointError(f"{file}: its content does not match its SHA-256 ({str(state.get('sha256'))[:16]}...): "
+                              f"it was edited or is corrupt. Use another checkpoint of the run, or retrain.")
     return state
 
 
@@ -215,8 +244,9 @@ def load(path, model, *, optimizer=None, scheduler=None, scaler=None, config: di
          restore_rng: bool = False) -> dict:
     """Load a checkpoint into `model` (and the training state objects given). Returns state.json's contents.
 
-    Checks, in order: the files are readable; the architecture matches the model; `config`, when given, matches
-    the saved one (a resume must continue the same run); the weights match their SHA-256 fingerprint.
+    Checks, in order: the files are readable and state.json matches its SHA-256; the architecture matches the
+    model; `config`, when given, matches the saved one (a resume must continue the same run); the weights, and the
+    optimizer/RNG tensors when they are loaded, match their SHA-256 fingerprints.
     """
     path = Path(path)
     state = read_state(path)
@@ -230,10 +260,7 @@ def load(path, model, *, optimizer=None, scheduler=None, scaler=None, config: di
             raise Mismatch(f"cannot resume from {path}: the training config changed; differing fields:\n  "
                            + "\n  ".join(cfg_diff) + "\nRestore these values, or start a fresh run (resume=False).")
     tensors = _read_tensors(path / MODEL_FILE)
-    found = fingerprint(tensors)
-    if found != state["fingerprint"]:
-        raise CheckpointError(f"{path / MODEL_FILE}: the weights' SHA-256 is {found[:16]}..., but {STATE_FILE} "
-                              f"records {state['fingerprint'][:16]}...: the file is corrupt or was replaced")
+    _check_fingerprint(path / MODEL_FILE, tensors, state["fingerprint"])
     missing, unexpected = model.state_dict().keys() - tensors.keys(), tensors.keys() - model.state_dict().keys()
     if missing or unexpected:
         raise Mismatch(f"{path / MODEL_FILE} does not fit the model: missing {sorted(missing)[:5]}, "
@@ -241,6 +268,7 @@ def load(path, model, *, optimizer=None, scheduler=None, scaler=None, config: di
     model.load_state_dict(tensors)
     if optimizer is not None or restore_rng:
         extra = _read_tensors(path / TENSORS_FILE)
+        _check_fingerprint(path / TENSORS_FILE, extra, state["state_fingerprint"])
         if optimizer is not None:
             if state["optimizer"] is None:
                 raise CheckpointError(f"{path / STATE_FILE} holds no optimizer state: it cannot resume training")
@@ -264,11 +292,13 @@ def short_profile(profile):
     return profile.but(train_size=6 * profile.batch_size, eval_size=2 * profile.batch_size, epochs=2)
 
 
-def _python(*args: str, **kwargs) -> subprocess.Popen:
-    """A fresh interpreter that imports this checkout's lab, whether or not it is installed."""
+def _python(code: str, *args: str, **kwargs) -> subprocess.Popen:
+    """A fresh interpreter that imports this checkout's lab, whether or not it is installed, and that dies with
+    this process (a killed kernel must not leave a trainer running)."""
     from lab import paths
     path = os.pathsep.join([str(paths.package_parent()), os.environ.get("PYTHONPATH", "")])
-    return subprocess.Popen([sys.executable, "-c", *args], env={**os.environ, "PYTHONPATH": path},
+    code = f"from lab import scratch; scratch.die_with_parent({os.getpid()})\n{code}"
+    return subprocess.Popen([sys.executable, "-c", code, *args], env={**os.environ, "PYTHONPATH": path},
                             text=True, **kwargs)
 
 
@@ -382,7 +412,7 @@ def checks_record(profile) -> dict:
         fa, fb = fingerprint(weights(a)), fingerprint(weights(b))
         rows.append({"check": "two runs with the same seed: equal weights", "mode": mode, "pass": fa == fb,
                      "fingerprint": fa, "reference": fb})
-        with tempfile.TemporaryDirectory(prefix="lab-checks-") as tmp:
+        with scratch.directory("checks") as tmp:         # a kill leaves it to the next run's cleanup
             rows.append({"mode": mode, **resume_check(short, Path(tmp) / "run", reference=fa)})
             if not deterministic:
                 rows.append({"mode": mode, **reload_check(a, tokenizer, short, tmp)})

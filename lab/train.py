@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lab import budget, checkpoint, data, env, models, paths
+from lab import budget, checkpoint, data, env, lock, models, paths
 from lab.progress import bar as progress_bar
 
 BASELINE_NOTE = "majority class of the training split"
@@ -136,7 +136,15 @@ def train(model, tokenizer, splits, profile, *, device=None, checkpoint_dir=None
     checkpoint_dir: where 'step-NNNNNN' checkpoints go: every `checkpoint_every` optimizer steps, at each epoch's
     end, on Ctrl-C, and when done. resume=True continues from the newest one there (a finished run just reloads).
     Returns the history: per-step loss and lr, per-epoch validation metrics, time and throughput.
+    One run at a time per checkpoint_dir: a second one waits for the first (lab.lock), saying which process it is.
     """
+    if not checkpoint_dir:
+        return _train(model, tokenizer, splits, profile, device, None, checkpoint_every, resume, progress)
+    with lock.hold(checkpoint_dir, "training"):
+        return _train(model, tokenizer, splits, profile, device, checkpoint_dir, checkpoint_every, resume, progress)
+
+
+def _train(model, tokenizer, splits, profile, device, checkpoint_dir, checkpoint_every, resume, progress) -> dict:
     device = torch.device(device or default_device())
     seed_everything(profile.seed)
     enc = data.encode(tokenizer, splits.train, profile.max_length)

@@ -6,6 +6,7 @@ at a fixed step and says so before the signal is sent, so the test does not depe
 import json
 import os
 import pickle
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,12 +26,21 @@ def reference():
     return checkpoint.fingerprint(checkpoint.weights(model)), model, tokenizer
 
 
-@pytest.fixture
-def saved(tmp_path, reference):
-    """A finished training run's checkpoint folder (with optimizer state)."""
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """The last checkpoint of a finished training run of SHORT (with optimizer state), trained once."""
+    folder = tmp_path_factory.mktemp("finished") / "run"
     model, tokenizer = models.load(SHORT.model, seed=SHORT.seed)
-    train.train(model, tokenizer, data.load_splits(SHORT), SHORT, checkpoint_dir=tmp_path / "run", progress=False)
-    return checkpoint.latest(tmp_path / "run")
+    train.train(model, tokenizer, data.load_splits(SHORT), SHORT, checkpoint_dir=folder, progress=False)
+    return checkpoint.latest(folder)
+
+
+@pytest.fixture
+def saved(tmp_path, finished):
+    """A copy of that checkpoint, alone in a run folder, for a test to damage."""
+    copy = tmp_path / "run" / finished.name
+    shutil.copytree(finished, copy)
+    return copy
 
 
 # ---------------------------------------------------------------- bit-identical
@@ -127,6 +137,36 @@ def test_flipped_byte_in_weights_fails_the_fingerprint(saved):
     f.write_bytes(bytes(raw))
     model, _ = models.load(SHORT.model)
     with pytest.raises(checkpoint.CheckpointError, match=r"model\.safetensors.*SHA-256.*corrupt or was replaced"):
+        checkpoint.load(saved, model)
+
+
+def test_flipped_bytes_in_the_optimizer_and_rng_state_are_caught_on_load(saved):
+    f = saved / checkpoint.TENSORS_FILE
+    raw = bytearray(f.read_bytes())
+    middle = len(raw) // 2                                    # inside the tensors' data: the header is at the start
+    raw[middle:middle + 64] = bytes(b ^ 0xFF for b in raw[middle:middle + 64])
+    f.write_bytes(bytes(raw))
+    model, _ = models.load(SHORT.model)
+    checkpoint.load(saved, model)                             # the weights alone are intact and load
+    with pytest.raises(checkpoint.CheckpointError, match=r"state\.safetensors.*SHA-256.*corrupt or was replaced"):
+        checkpoint.load(saved, model, optimizer=train.make_optimizer(model, SHORT), restore_rng=True)
+
+
+def test_an_edited_state_json_is_caught_on_load(saved):
+    f = saved / checkpoint.STATE_FILE
+    state = json.loads(f.read_text())
+    state["position"]["batch"] += 1                           # valid JSON, plausible, wrong: resume would skip data
+    f.write_text(json.dumps(state, indent=1))
+    model, _ = models.load(SHORT.model)
+    with pytest.raises(checkpoint.CheckpointError, match=r"state\.json: its content does not match its SHA-256"):
+        checkpoint.load(saved, model)
+
+
+def test_a_checkpoint_of_the_unchecked_format_1_is_a_mismatch_so_finetuned_retrains(saved):
+    f = saved / checkpoint.STATE_FILE
+    f.write_text(f.read_text().replace('"format": 2', '"format": 1'))
+    model, _ = models.load(SHORT.model)
+    with pytest.raises(checkpoint.Mismatch, match="format 1"):
         checkpoint.load(saved, model)
 
 
