@@ -8,8 +8,10 @@ A record is one JSON file, `<records dir>/<name>/<hardware key>.json`, so the sa
 CPU and on a T4 lives side by side and a page can show both, each labelled. It is stale when the config differs
 or when the code that produced it changed: the fingerprint is a SHA-256 over the source of the measuring
 function's module and every `lab` module it imports, transitively. A stale or missing record is re-measured;
-`LAB_REMEASURE=1` re-measures everything. Writes are atomic (temp file + rename), so a kill mid-write leaves the
-previous record intact.
+`LAB_REMEASURE=1` re-measures everything. A record that cannot be read (truncated, not JSON, not a record) is
+reported with its path and re-measured. Writes are atomic (temp file + rename), so a kill mid-write leaves the
+previous record intact; a measurement holds its records folder's lock (lab.lock), so two processes never measure
+into one folder at once, and the second one then finds the first one's record.
 
 Smoke-profile runs never touch the committed record: they go to `$LAB_RECORDS`, else a per-user temp folder.
 Where a pip-installed lab keeps its records (no checkout): lab.paths.
@@ -23,12 +25,11 @@ import inspect
 import json
 import os
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable
 
-from lab import env, paths
+from lab import env, lock, paths, scratch
 from lab.progress import note   # also on the terminal of `make course`, not only in the cell
 
 
@@ -138,9 +139,10 @@ def record_path(name: str, key: str, profile_name: str | None = None) -> Path:
 
 def write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    scratch.sweep(path.parent, f".{path.name}.*.tmp")        # what a killed writer left
+    tmp = path.parent / scratch.owned_name(path.name)       # names its writer: no other run's sweep deletes it
     try:
-        os.chmod(tmp, 0o644)      # mkstemp makes it owner-only; a record is meant to be read by everyone
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)   # a record is meant to be read by everyone
         with os.fdopen(fd, "w") as f:
             f.write(text)
             f.flush()
@@ -151,11 +153,26 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
+class Unreadable(ValueError):
+    """A record file that exists but is not a record: `path`, and `reason` in words."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"{path} {reason}")
+        self.path, self.reason = path, reason
+
+
 def read(path: Path) -> dict | None:
+    """The record stored at `path`; None when there is none. Raises Unreadable for a truncated or foreign file."""
     try:
-        return json.loads(path.read_text())
+        record = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
+    except (OSError, ValueError) as e:       # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise Unreadable(path, f"cannot be read ({type(e).__name__}: {e})") from None
+    missing = [k for k in ("result", "config", "provenance") if not isinstance(record, dict) or k not in record]
+    if missing:
+        raise Unreadable(path, f"is not a measurement record (it has no {', '.join(missing)})")
+    return record
 
 
 def staleness(record: dict, config: dict | None = None, code: dict | None = None) -> list[str]:
@@ -194,18 +211,31 @@ def measured(name: str, fn: Callable[..., dict], *, profile=None, device: str = 
     if profile is not None:
         full_config["profile"] = profile.to_dict()
     prov = env.provenance(device)
-    path = record_path(name, hardware_key(device, prov), profile.name if profile is not None else None)
+    profile_name = profile.name if profile is not None else None
+    path = record_path(name, hardware_key(device, prov), profile_name)
     code = code_of(fn)
-    stored = read(path)
-    if stored is not None and os.environ.get("LAB_REMEASURE") != "1":
-        why = staleness(stored, full_config, code)
-        if not why:
-            note(f"[lab] {name}: stored record from {stored['provenance']['date']} "
-                  f"({env.device_label(stored['provenance'])})")
-            return stored
-        note(f"[lab] {name}: re-measuring ({'; '.join(why)})")
-    else:
-        note(f"[lab] {name}: measuring on {env.device_label(prov)}")
+    # Read, measure and write under the folder's lock: a second process waits, then finds this one's record.
+    with lock.hold(records_dir(profile_name), f"measuring {name}"):
+        if os.environ.get("LAB_REMEASURE") == "1":
+            note(f"[lab] {name}: measuring on {env.device_label(prov)} (LAB_REMEASURE=1)")
+        else:
+            try:
+                stored = read(path)
+            except Unreadable as e:
+                note(f"[lab] {name}: the stored record {e}; re-measuring, and the new record replaces it")
+                stored = None
+            if stored is None:
+                note(f"[lab] {name}: measuring on {env.device_label(prov)}")
+            elif not (why := staleness(stored, full_config, code)):
+                note(f"[lab] {name}: stored record from {stored['provenance']['date']} "
+                      f"({env.device_label(stored['provenance'])})")
+                return stored
+            else:
+                note(f"[lab] {name}: re-measuring ({'; '.join(why)})")
+        return _measure(name, fn, path, profile, device, config, full_config, code)
+
+
+def _measure(name, fn, path, profile, device, config, full_config, code) -> dict:
     kwargs = dict(config)
     if profile is not None:
         kwargs["profile"] = profile
@@ -225,18 +255,25 @@ def measured(name: str, fn: Callable[..., dict], *, profile=None, device: str = 
 
 
 def load_all(name: str, profile_name: str | None = None) -> list[dict]:
-    """Every stored record of a measurement, one per hardware, e.g. to show CPU and GPU rows side by side."""
+    """Every stored record of a measurement, one per hardware, e.g. to show CPU and GPU rows side by side.
+    An unreadable one is left out, and said so (it is re-measured when its page runs on its hardware)."""
     folder = records_dir(profile_name) / name
-    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+    records = []
+    for p in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            records.append(read(p))
+        except Unreadable as e:
+            note(f"[lab] leaving out the record {e}: its page re-measures it when run on {p.stem}")
+    return [r for r in records if r is not None]
 
 
-def _read_all(folder: Path) -> list[tuple[Path, dict | Exception]]:
-    """Every record file under the folder, parsed, or the error that stopped it being read."""
+def _read_all(folder: Path) -> list[tuple[Path, dict | Unreadable]]:
+    """Every record file under the folder, read, or the Unreadable error that says why it cannot be."""
     out = []
     for p in sorted(folder.rglob("*.json")) if folder.is_dir() else []:
         try:
-            out.append((p, json.loads(p.read_text())))
-        except (json.JSONDecodeError, OSError) as e:
+            out.append((p, read(p)))
+        except Unreadable as e:
             out.append((p, e))
     return out
 
@@ -248,13 +285,15 @@ def every_record(profile_name: str | None = None) -> list[dict]:
 
 def status(folder: Path | None = None) -> list[dict]:
     """The provenance row of every record under the folder (lab.report's, as the pages show it), plus why it is
-    stale ('' when fresh)."""
+    stale ('' when fresh) and its hardware key (the file name: `key`). An unreadable record has a row too, with
+    only its measurement, hardware key and why."""
     from lab.report import provenance_rows
     folder = folder or records_dir()
     rows = []
     for p, rec in _read_all(folder):
-        if isinstance(rec, Exception):
-            rows.append({"measurement": str(p.relative_to(folder)), "stale": f"unreadable: {rec}"})
-        else:
-            rows.append({**provenance_rows([rec])[0], "stale": "; ".join(staleness(rec))})
+        if isinstance(rec, Unreadable):
+            rows.append({"measurement": p.parent.relative_to(folder).as_posix(), "hardware": p.stem,
+                         "stale": f"unreadable: {rec.reason}", "key": p.stem})
+        elif rec is not None:
+            rows.append({**provenance_rows([rec])[0], "stale": "; ".join(staleness(rec)), "key": p.stem})
     return rows

@@ -99,3 +99,38 @@ def test_records_from_two_devices_live_side_by_side(tmp_path, monkeypatch):
 def test_bad_record_names_are_refused():
     with pytest.raises(ValueError, match="week1/finetune"):
         measure.record_path("../escape", "cpu-x")
+
+
+@pytest.mark.parametrize("remeasure", ["", "1"])
+def test_a_truncated_record_is_named_and_remeasured(tmp_path, monkeypatch, capsys, remeasure):
+    monkeypatch.setenv("LAB_RECORDS", str(tmp_path))
+    monkeypatch.setenv("LAB_REMEASURE", remeasure)
+    calls.clear()
+    first = measure.measured("t/double", double, x=3)
+    path = tmp_path / "t" / "double" / f"{measure.hardware_key()}.json"
+    path.write_text(path.read_text()[:100])                       # a kill or a full disk mid-copy
+    capsys.readouterr()
+    again = measure.measured("t/double", double, x=3)
+    said = capsys.readouterr().out
+    assert calls == [3, 3]                                         # measured again, not trusted, no crash
+    assert again["result"] == first["result"]
+    assert json.loads(path.read_text()) == again                   # the new record replaced the broken one
+    if not remeasure:
+        assert str(path) in said and "re-measuring" in said
+
+
+def test_a_json_file_that_is_not_a_record_is_unreadable_too(tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text("[1, 2]")
+    with pytest.raises(measure.Unreadable, match="not a measurement record"):
+        measure.read(path)
+    assert measure.read(tmp_path / "missing.json") is None
+
+
+def test_an_unreadable_record_of_other_hardware_is_left_out_of_the_page_and_said(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LAB_RECORDS", str(tmp_path))
+    measure.measured("t/side", double, x=1)
+    (tmp_path / "t" / "side" / "cuda-tesla-t4.json").write_text('{"name": "t/side", "res')
+    records = measure.load_all("t/side")
+    assert [r["provenance"]["device"] for r in records] == ["cpu"]
+    assert "cuda-tesla-t4.json" in capsys.readouterr().out
