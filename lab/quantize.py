@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import tempfile
 import traceback
 import warnings
 from contextlib import contextmanager
@@ -23,7 +22,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from lab import bench, data, runtime
+from lab import bench, data, runtime, scratch
 
 REFERENCE = "pytorch-fp32"
 
@@ -215,7 +214,7 @@ def compare_routes(model, tokenizer, profile, device: str = "cpu", routes=None) 
     threads = torch.get_num_threads()
     labels = np.array(enc.labels)
     rows, latency, reference = [], [], None
-    with tempfile.TemporaryDirectory() as tmp:
+    with scratch.directory("onnx") as tmp:        # a kill leaves the exports to the next run's cleanup
         for name in routes:
             route = ROUTES[name]
             row = {"route": name, "backend": route.backend, "dtype": route.dtype, "device": device,
@@ -274,7 +273,7 @@ def measure_placement(profile, route: str = "onnx-int8-quint8", requested: str =
     model, tokenizer = train.finetuned(profile)
     enc = data.encode(tokenizer, data.load_splits(profile).test, profile.max_length)
     sample = bench.sample_batches(enc, (1,), seed=profile.seed)[1]
-    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings(record=True) as caught:
+    with scratch.directory("onnx") as tmp, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", runtime.FallbackWarning)
         fp32, path = Path(tmp) / "model-fp32.onnx", Path(tmp) / f"{route}.onnx"
         export_onnx(copy.deepcopy(model).cpu().eval(), sample, fp32)

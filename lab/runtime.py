@@ -26,6 +26,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lab import scratch
+
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 
@@ -297,9 +299,9 @@ def profile_placement(model_path, feeds: dict, device: str = "cuda", *, runs: in
     Returns (placement, the raw node-kernel events of the profile as dicts), so a caller can keep the evidence.
     The session-level check is left to `placement` (one warning, not two).
     """
-    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+    with scratch.directory("ort-profile") as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore", FallbackWarning)   # session() would warn; placement() warns below
-        sess = session(model_path, device, profile_dir=tmp)
+        sess = session(model_path, device, profile_dir=str(tmp))
         for _ in range(runs):
             sess.run(None, feeds)
         path = sess.end_profiling()
