@@ -97,17 +97,35 @@ GPU = Profile(
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (SMOKE, CPU, GPU)}
 
+# The profiles this process has handed out, in order: lab.site asks a page's kernel for them after the last cell
+# and writes them into the page's freeze entry, so `python -m lab check` can refuse a page executed on `smoke`.
+_used: list[str] = []
+
 
 def get_profile(name: str | None = None) -> Profile:
     """The named profile, else `$LAB_PROFILE`, else the one the hardware suggests (a CUDA GPU -> gpu)."""
     name = name or os.environ.get("LAB_PROFILE") or _hardware_default()
     try:
-        return PROFILES[name]
+        profile = PROFILES[name]
     except KeyError:
         raise ValueError(
             f"unknown profile {name!r}; valid profiles: {', '.join(PROFILES)} "
             f"(set LAB_PROFILE to one of them, or unset it to choose from the hardware)"
         ) from None
+    note_used(profile.name)
+    return profile
+
+
+def note_used(name: str, instead_of: str | None = None) -> None:
+    """Record that this process runs on profile `name` (replacing `instead_of`, after a fall-back)."""
+    if instead_of in _used:
+        _used.remove(instead_of)
+    if name not in _used:
+        _used.append(name)
+
+
+def used_profiles() -> list[str]:
+    return list(_used)
 
 
 def _hardware_default() -> str:

@@ -186,7 +186,7 @@ def table() -> list[dict]:
 
 def resolve_profile(profile):
     """The profile itself, or `cpu` with a printed reason when its model is a hub model that cannot be had."""
-    from lab.config import PROFILES
+    from lab.config import PROFILES, note_used
     c = get(profile.model)
     if c.source != "hub":
         return profile
@@ -195,4 +195,5 @@ def resolve_profile(profile):
         return profile
     except ModelUnavailable as e:
         print(f"[lab] profile {profile.name!r} needs {c.hub_id}: {e}\n[lab] falling back to the 'cpu' profile.")
+        note_used("cpu", instead_of=profile.name)
         return PROFILES["cpu"]

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -252,6 +254,79 @@ def test_check_site_reports_unrendered_course_page(reference_site):
     (reference_site / "course/prose.qmd").write_text("---\ntitle: Prose only\n---\n\nNo code.\n")
     problems = check_site(reference_site)
     assert len(problems) == 1 and problems[0].startswith("course/new.qmd: no freeze entry")
+
+
+def test_the_committed_site_passes_the_check():
+    # It was executed on the cpu profile before html.json carried the profile, and must keep passing.
+    assert check_site(REPO) == []
+
+
+PROFILE_PAGE = '---\ntitle: "P"\n---\n\n```{python}\nfrom lab import get_profile\nprofile = get_profile()\n```\n'
+
+
+@pytest.mark.parametrize("profile", ["smoke", "cpu"])
+def test_check_fails_naming_a_page_executed_on_the_smoke_profile(tmp_path, profile):
+    (tmp_path / "index.qmd").write_text(PROFILE_PAGE)
+    render_pages([Path("index.qmd")], tmp_path, env={"LAB_PROFILE": profile})
+    frozen = json.loads((tmp_path / "_freeze/index/execute-results/html.json").read_text())
+    assert list(frozen) == ["hash", "result", "lab"] and frozen["lab"] == {"profiles": [profile]}
+    problems = check_site(tmp_path)
+    if profile == "smoke":
+        assert len(problems) == 1 and problems[0].startswith("index.qmd: ") and "smoke profile" in problems[0]
+    else:
+        assert problems == []                                  # the control: the same page on cpu passes
+
+
+def test_check_fails_on_a_root_without_pages(tmp_path):
+    for root in (tmp_path, tmp_path / "nonexistent"):
+        [problem] = check_site(root)
+        assert "no pages to check" in problem
+
+
+KILLED_WRITE = """
+import os, signal, sys
+from pathlib import Path
+from lab import scratch
+from lab.site import freeze
+
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)        # no except, no finally: a real kill
+
+if sys.argv[2] == "between-renames":             # an OS without an atomic exchange: two renames
+    scratch._exchange = lambda a, b: False
+    real, calls = os.rename, []
+    def rename(a, b):
+        calls.append(a)
+        die() if len(calls) == 2 else real(a, b)
+    os.rename = rename
+else:                                             # after the atomic exchange, before the old entry is deleted
+    scratch.shutil.rmtree = die
+freeze.write_entry(Path(sys.argv[1]), '{"hash": "new", "result": {"markdown": ""}}', {})
+"""
+
+
+@pytest.mark.parametrize("when, survivor", [("between-renames", "old"), ("after-exchange", "new")])
+def test_a_killed_freeze_write_leaves_a_complete_entry_and_the_next_render_clears_leftovers(tmp_path, when,
+                                                                                          survivor):
+    from lab.site.freeze import entry_dir, result_json, write_entry
+    (tmp_path / "index.qmd").write_text(PROFILE_PAGE)
+    page = parse_page(Path("index.qmd"), tmp_path)
+    target = entry_dir(tmp_path, "index.qmd")
+    write_entry(target, result_json(page.hash, "old", "index", False), {})
+    child = subprocess.run([sys.executable, "-c", KILLED_WRITE, str(target), when], capture_output=True, text=True)
+    assert child.returncode < 0, child.stderr                  # it was killed
+    hidden = [p.name for p in target.parent.iterdir() if p.name.startswith(".")]
+    assert hidden, "the kill left nothing to clear: the test did not kill inside the write"
+    if survivor == "new":                                      # the entry is complete at every instant
+        assert json.loads((target / "execute-results/html.json").read_text())["hash"] == "new"
+    else:
+        assert check_site(tmp_path), "check must report the interrupted write"
+    render_pages([], tmp_path)                                 # the next run, rendering nothing
+    html = json.loads((target / "execute-results/html.json").read_text())
+    assert html["hash"] == (page.hash if survivor == "old" else "new")
+    assert [p.name for p in target.parent.iterdir() if p.is_dir()] == ["index"]
+    if survivor == "old":
+        assert check_site(tmp_path) == []
 
 
 # ---- student notebooks -------------------------------------------------------------------------

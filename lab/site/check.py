@@ -5,6 +5,10 @@ the page source; otherwise it would try to execute the page while publishing, wh
 publishing machine cannot do. So a stale or missing entry, or a figure the frozen markdown
 points to but the entry lacks, is a problem to fix before publishing (by re-rendering).
 
+So is an entry executed on the `smoke` profile (its numbers come from a tiny random model; the
+freeze writer records the profiles a page used, see freeze.py), a folder left in _freeze/ by an
+interrupted render, and a root with no pages at all (a wrong --root must not pass as "all fresh").
+
 What a render froze is published as it is, so it is read as a reader would see it too (`published_problems`): no
 stderr block, no warning, no path of the machine that executed it, and no Markdown table whose rows have more or
 fewer cells than its header (a `|` in a cell shifts every column after it). `check_published` applies that to
@@ -18,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from .freeze import FREEZE_DIR, entry_dir
+from .freeze import FREEZE_DIR, entry_dir, leftovers
 from .qmd import parse_page
 
 
@@ -82,6 +86,10 @@ def check_page(root: Path, rel: str) -> list[str]:
     except (ValueError, KeyError, TypeError) as e:
         return [f"{rel}: {shown} is not a Quarto freeze entry ({e}; re-render the page)"]
     problems = []
+    if "smoke" in ((frozen.get("lab") or {}).get("profiles") or []):
+        problems.append(f"{rel}: {shown} was executed on the smoke profile (a tiny random model on a few dozen "
+                        "examples: its numbers mean nothing); render the page on the cpu or gpu profile "
+                        "(without LAB_PROFILE=smoke)")
     if frozen_hash != page.hash:
         problems.append(f"{rel}: frozen hash {str(frozen_hash)[:8]}… != source md5 {page.hash[:8]}… "
                         "(re-render the page)")
@@ -135,9 +143,17 @@ def published_problems(markdown: str) -> list[str]:
 def check_site(root: Path) -> list[str]:
     """Problems with the site's freeze entries; empty when every executed page is fresh."""
     root = Path(root).resolve()
+    pages = site_pages(root)
+    if not pages:
+        where = ("the folder does not exist" if not root.is_dir()
+                 else "no index.qmd, course/*.qmd or page listed in _quarto.yml")
+        return [f"{root}: no pages to check ({where}); pass the project folder with --root"]
     problems: list[str] = []
-    for rel in site_pages(root):
+    for rel in pages:
         problems += check_page(root, rel)
+    for p in leftovers(root):
+        problems.append(f"{p.relative_to(root).as_posix()}: left by an interrupted render; the next "
+                        "`python -m lab render` puts it back or removes it")
     return problems
 
 

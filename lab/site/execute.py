@@ -15,16 +15,25 @@ What is reproduced from quarto-cli (src/resources/jupyter/notebook.py and lang/p
 
 The kernel is always the interpreter running this code (sys.executable), so the packages of
 the current virtual environment are the ones the page sees, whatever kernelspecs are installed.
+It talks over IPC sockets in a private scratch folder (lab.scratch) rather than TCP: no other user
+of the machine can reach it, ipykernel has no plain-TCP warning to print, and the connection file
+(which holds the kernel's HMAC key) goes away with the folder, even after a kill.
+
+Ctrl-C while a cell runs is passed on to the kernel, as Jupyter's interrupt: the page's code stops
+where it can keep its work (lab.train finishes the step and saves a checkpoint), and the page ends
+with Interrupted. A second Ctrl-C stops at once.
 """
 from __future__ import annotations
 
+import ast
+import contextlib
 import os
 import re
+import signal
 import sys
-import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import nbformat
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
@@ -33,6 +42,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from traitlets import default
 
+from lab import scratch
 from lab.progress import CHANNEL_ENV, relay
 
 from .qmd import Cell, Page
@@ -75,6 +85,10 @@ class PageError(Exception):
     """A page could not be rendered; the message names the page, the cell and the error."""
 
 
+class Interrupted(PageError):
+    """Ctrl-C stopped the page; the message names the page, the cell, and what the page's code said."""
+
+
 class _ThisPythonSpecs(KernelSpecManager):
     """Resolve every kernel name to an ipykernel of the running interpreter."""
 
@@ -91,6 +105,25 @@ class _KernelManager(AsyncKernelManager):
     @default("kernel_spec_manager")
     def _default_specs(self) -> KernelSpecManager:
         return _ThisPythonSpecs()
+
+
+def _kernel_manager(folder) -> _KernelManager:
+    """A kernel manager whose connection file (and IPC sockets, '<folder>/kernel-ipc-<n>') live in `folder`."""
+    connection = os.path.join(folder, "kernel.json")
+    # A Unix socket path has at most 107 bytes; under a very long TMPDIR fall back to TCP on localhost.
+    transport = "ipc" if os.name == "posix" and len(connection) < 90 else "tcp"
+    return _KernelManager(kernel_name="python3", connection_file=connection, transport=transport)
+
+
+# Which lab profiles the page's code used, asked of the kernel after the last cell (lab.config keeps the list).
+USED_PROFILES = ("__import__('sys').modules['lab.config'].used_profiles() "
+                 "if 'lab.config' in __import__('sys').modules else []")
+
+
+@dataclass
+class ExecutedPage:
+    cells: list  # one ExecutedCell per parsed cell
+    profiles: list[str]  # the lab profiles the page used (lab.config.used_profiles); [] when none
 
 
 @dataclass
@@ -122,8 +155,8 @@ def _option(cell: Cell, execute: dict, key: str, fallback):
 
 
 def execute_page(page: Page, execute: dict, env: dict | None = None, timeout: int = 3600,
-                 progress=None) -> list[ExecutedCell]:
-    """Run the page; returns one ExecutedCell per parsed cell (raw cells untouched).
+                 progress=None) -> ExecutedPage:
+    """Run the page; returns one ExecutedCell per parsed cell (raw cells untouched) and the profiles it used.
 
     `execute` holds the page's execute options (project `execute:` merged with the page's).
     `progress(cell_number)` is called after each code cell."""
@@ -133,42 +166,81 @@ def execute_page(page: Page, execute: dict, env: dict | None = None, timeout: in
     )
     setup = nbformat.v4.new_code_cell(SETUP_CODE)
     nb.cells = [setup] + [nbformat.v4.new_code_cell(c.source) for c in code]
-    client = NotebookClient(
-        nb,
-        timeout=timeout,
-        kernel_name="python3",
-        kernel_manager_class=_KernelManager,
-        allow_errors=bool(execute.get("error", False)),
-        record_timing=False,
-        shutdown_kernel="immediate",
-        resources={"metadata": {"path": str(page.path.parent)}},
-    )
     # LAB_PAGE tells the page's own code which page it is (lab.claims names it in a broken claim's message).
     # LAB_PROGRESS_FILE is the side channel for progress bars: whatever the kernel writes to stdout/stderr, even
     # to fd 2, becomes a cell output and would be frozen, so lab.progress writes there and we relay it.
-    workdir = tempfile.TemporaryDirectory(prefix="lab-page-")
-    channel = Path(workdir.name) / "progress.txt"
-    kernel_env = {**os.environ, **QUARTO_ENV, "LAB_PAGE": page.rel, CHANNEL_ENV: str(channel), **(env or {})}
+    # Both it and the kernel's connection file live in one private scratch folder that a kill leaves to the next run.
     results: list[ExecutedCell] = []
     number = 0
-    with workdir, relay(channel), client.setup_kernel(env=kernel_env):
-        client.execute_cell(setup, 0, store_history=False)
-        for cell in page.cells:
-            done = ExecutedCell(cell)
-            results.append(done)
-            if cell.kind == "markdown":
-                done.user_expressions = _inline(client, page, cell)
-            elif cell.kind == "code":
-                number += 1
-                done.execution_count = number
-                if _option(cell, execute, "eval", True):
-                    done.outputs = _run_code(client, page, cell, number, execute)
-                if progress:
-                    progress(number)
-    return results
+    with scratch.directory("page") as folder:
+        channel = folder / "progress.txt"
+        kernel_env = {**os.environ, **QUARTO_ENV, "LAB_PAGE": page.rel, CHANNEL_ENV: str(channel), **(env or {})}
+        client = NotebookClient(
+            nb,
+            km=_kernel_manager(folder),
+            timeout=timeout,
+            allow_errors=bool(execute.get("error", False)),
+            record_timing=False,
+            shutdown_kernel="immediate",
+            resources={"metadata": {"path": str(page.path.parent)}},
+        )
+        with relay(channel), client.setup_kernel(env=kernel_env, cleanup_kc=True), \
+                _ctrl_c_to_kernel(client) as pressed:
+            client.execute_cell(setup, 0, store_history=False)
+            for cell in page.cells:
+                done = ExecutedCell(cell)
+                results.append(done)
+                if cell.kind == "markdown":
+                    done.user_expressions = _inline(client, page, cell)
+                elif cell.kind == "code":
+                    number += 1
+                    done.execution_count = number
+                    if _option(cell, execute, "eval", True):
+                        done.outputs = _run_code(client, page, cell, number, execute, pressed)
+                    if progress:
+                        progress(number)
+                if pressed():       # the cell may have shown the KeyboardInterrupt (error: true) and gone on
+                    raise Interrupted(f"{page.rel}: Ctrl-C stopped the page after code cell {number}")
+            profiles = _used_profiles(client)
+            if pressed():
+                raise Interrupted(f"{page.rel}: Ctrl-C stopped the page after its last cell")
+    return ExecutedPage(results, profiles)
 
 
-def _run_code(client: NotebookClient, page: Page, cell: Cell, number: int, execute: dict) -> list:
+@contextlib.contextmanager
+def _ctrl_c_to_kernel(client: NotebookClient):
+    """While the page runs, the first Ctrl-C (SIGINT) goes to the kernel's process group, as Jupyter's
+    interrupt; the second raises KeyboardInterrupt here. Yields a function: was Ctrl-C pressed?"""
+    presses = []
+
+    def handle(signum, frame):
+        presses.append(time.monotonic())
+        pgid = getattr(getattr(client.km, "provisioner", None), "pgid", None)
+        if len(presses) > 1 or not pgid:
+            raise KeyboardInterrupt
+        os.killpg(pgid, signal.SIGINT)
+
+    if threading.current_thread() is not threading.main_thread():   # only the main thread gets signals
+        yield lambda: False
+        return
+    previous = signal.signal(signal.SIGINT, handle)
+    try:
+        yield lambda: bool(presses)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _used_profiles(client: NotebookClient) -> list[str]:
+    reply = client.wait_for_reply(client.kc.execute("", silent=True, store_history=False,
+                                                    user_expressions={"p": USED_PROFILES}))
+    result = ((reply or {}).get("content", {}).get("user_expressions") or {}).get("p", {})
+    try:
+        return list(ast.literal_eval(result["data"]["text/plain"]))
+    except (KeyError, ValueError, SyntaxError, TypeError):
+        return []
+
+
+def _run_code(client: NotebookClient, page: Page, cell: Cell, number: int, execute: dict, pressed) -> list:
     # The kernel gets the code without the option lines, as Quarto sends it (cell magics work).
     nb_cell = nbformat.v4.new_code_cell("\n".join(cell.code_lines))
     if _option(cell, execute, "error", False):
@@ -177,6 +249,9 @@ def _run_code(client: NotebookClient, page: Page, cell: Cell, number: int, execu
     try:
         client.execute_cell(nb_cell, number, execution_count=number, store_history=True)
     except CellExecutionError as e:
+        if pressed() and e.ename == "KeyboardInterrupt":
+            raise Interrupted(f"{page.rel}: Ctrl-C stopped {describe_cell(cell, number)}"
+                              + (f": {e.evalue}" if e.evalue else "")) from None
         raise PageError(f"{page.rel}: {describe_cell(cell, number)} raised "
                         f"{_error_text(e.ename, e.evalue, e.traceback)}") from None
     except CellTimeoutError:

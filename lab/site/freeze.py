@@ -3,18 +3,27 @@
 Layout (as Quarto's project freezer): `_freeze/<page path without .qmd>/execute-results/html.json`
 and `_freeze/<page path without .qmd>/figure-html/<figure files>`.
 
-The whole entry is built in a temporary directory next to its final place and then renamed
-into place, so a failed or interrupted render never leaves a half-written entry (and a failed
-render of a page leaves its previous entry exactly as it was). The entry belongs to this
-html render as a whole: a re-render replaces it, dropping figures that are no longer produced.
+The whole entry is built in a temporary directory next to its final place and then swapped
+into place (lab.scratch.replace_dir), so a failed or killed render never leaves a half-written
+entry or none: at every instant the entry is the old one or the new one (where the OS cannot
+swap two folders atomically, a kill between the two renames leaves the old entry aside, and
+`recover`, run by the next render, puts it back). A failed render of a page leaves its previous
+entry exactly as it was. The entry belongs to this html render as a whole: a re-render replaces
+it, dropping figures that are no longer produced.
+
+Beyond Quarto's two keys, html.json may carry `"lab": {"profiles": [...]}`: the lab profiles the
+page's code used (lab.config.used_profiles). Quarto reads only `hash` and `result`, and drops the
+key when it re-executes a page itself; `python -m lab check` fails on a page executed on `smoke`.
 """
 from __future__ import annotations
 
 import json
 import os
-import secrets
+import re
 import shutil
 from pathlib import Path
+
+from lab import scratch
 
 FREEZE_DIR = "_freeze"
 
@@ -38,9 +47,10 @@ def entry_dir(freeze_root: Path, rel: str) -> Path:
     return freeze_root / FREEZE_DIR / Path(rel).with_suffix("")
 
 
-def result_json(page_hash: str, markdown: str, stem: str, needs_js: bool) -> str:
+def result_json(page_hash: str, markdown: str, stem: str, needs_js: bool, profiles: list[str] | None = None) -> str:
     """The html.json text, byte for byte as Quarto writes it (JSON.stringify(x, null, 2):
-    two-space indent, non-ASCII kept, no trailing newline)."""
+    two-space indent, non-ASCII kept, no trailing newline), plus the `lab` key when the page
+    used lab profiles."""
     result = {
         "hash": page_hash,
         "result": {
@@ -52,16 +62,18 @@ def result_json(page_hash: str, markdown: str, stem: str, needs_js: bool) -> str
             "includes": {"include-in-header": [JS_WIDGET_HEADER]} if needs_js else {},
         },
     }
+    if profiles:
+        result["lab"] = {"profiles": profiles}
     return json.dumps(result, indent=2, ensure_ascii=False)
 
 
 def write_entry(target: Path, html_json: str, figures: dict[str, bytes]) -> Path:
     """Replace the freeze entry directory `target` with a new one; returns the html.json path."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    # Plain mkdir (not mkdtemp, which makes 0700 dirs) so the entry gets the usual permissions.
-    tmp = target.parent / f".{target.name}.new-{secrets.token_hex(4)}"
+    # A hidden name that says which process builds it (so no other render's cleanup takes it), made
+    # with plain mkdir (not mkdtemp, which makes 0700 dirs) so the entry gets the usual permissions.
+    tmp = target.parent / scratch.owned_name(target.name)
     tmp.mkdir()
-    old = None
     try:
         (tmp / "execute-results").mkdir()
         (tmp / "execute-results" / "html.json").write_text(html_json, encoding="utf-8", newline="")
@@ -69,20 +81,39 @@ def write_entry(target: Path, html_json: str, figures: dict[str, bytes]) -> Path
             (tmp / "figure-html").mkdir()
             for name, content in figures.items():
                 (tmp / "figure-html" / name).write_bytes(content)
-        if target.exists():
-            old = target.parent / f".{target.name}.old-{secrets.token_hex(4)}"
-            os.rename(target, old)
-        try:
-            os.rename(tmp, target)
-        except OSError:
-            if old is not None:  # put the previous entry back
-                os.rename(old, target)
-                old = None
-            raise
+        scratch.replace_dir(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    finally:
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
     return target / "execute-results" / "html.json"
+
+
+# Names the writer of lab 0.1.0 used for its temporary and set-aside entries ('.<page>.new-1a2b3c4d').
+_OLD_STYLE = re.compile(r"^\.(?P<page>.+)\.(?P<kind>new|old)-[0-9a-f]{8}$")
+
+
+def leftovers(freeze_root: Path) -> list[Path]:
+    """Hidden folders in _freeze/: what an interrupted write left (Quarto writes no hidden names there)."""
+    base = Path(freeze_root) / FREEZE_DIR
+    return sorted(p for p in base.rglob(".*") if p.is_dir()) if base.is_dir() else []
+
+
+def recover(freeze_root: Path) -> list[Path]:
+    """Clear what killed renders left in _freeze/: an entry set aside goes back where none is (else it is
+    deleted); a dead writer's half-built or replaced entry is deleted. Call it holding the freeze root's lock."""
+    base = Path(freeze_root) / FREEZE_DIR
+    acted = []
+    entries = [p for p in base.rglob("*") if p.is_dir()
+               and not any(part.startswith(".") for part in p.relative_to(base).parts)]
+    for folder in [base, *entries]:
+        acted += scratch.restore_aside(folder)
+        for p in folder.glob(".*-*"):
+            m = _OLD_STYLE.match(p.name)
+            if m and p.is_dir():
+                place = folder / m["page"]
+                if m["kind"] == "old" and not place.exists():
+                    os.rename(p, place)
+                else:
+                    shutil.rmtree(p, ignore_errors=True)
+                acted.append(p)
+    return acted

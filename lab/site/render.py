@@ -13,8 +13,10 @@ from pathlib import Path
 
 import yaml
 
+from lab import lock
+
 from .execute import PageError, execute_page
-from .freeze import entry_dir, result_json, write_entry
+from .freeze import FREEZE_DIR, entry_dir, recover, result_json, write_entry
 from .markdown import page_markdown
 from .qmd import Page, parse_page
 
@@ -56,9 +58,12 @@ def render_page(page: Page, freeze_root: Path, project_execute: dict, env: dict 
     if "title" not in page.front_matter:
         # Quarto would move the page's first heading into a `title:`; we do not.
         print(f"{page.rel}: warning: no `title:` in the front matter", file=sys.stderr)
-    cells = execute_page(page, execute, env=env, timeout=timeout)
-    md = page_markdown(cells, cell_ids(page), page.stem, execute)
-    html_json = result_json(page.hash, md.markdown, page.stem, md.needs_js)
+    executed = execute_page(page, execute, env=env, timeout=timeout)
+    md = page_markdown(executed.cells, cell_ids(page), page.stem, execute)
+    html_json = result_json(page.hash, md.markdown, page.stem, md.needs_js, executed.profiles)
+    if "smoke" in executed.profiles:
+        print(f"{page.rel}: warning: executed on the smoke profile (a tiny random model on a few dozen examples); "
+              "`python -m lab check` fails on this entry until the page is rendered on cpu or gpu", file=sys.stderr)
     return write_entry(entry_dir(freeze_root, page.rel), html_json, md.figures)
 
 
@@ -70,9 +75,19 @@ def render_pages(pages: list[Path], root: Path, freeze_root: Path | None = None,
     with its directory as cwd; `env` adds environment variables for the kernel. Pages that
     Quarto would not execute (no python cell, no `jupyter:` key) are skipped, as Quarto writes
     no freeze entry for them. A failing page raises PageError and keeps its previous entry;
-    pages rendered before it keep their new entries."""
+    pages rendered before it keep their new entries.
+
+    One render at a time per freeze root: a second one fails at once with lock.Busy, naming the
+    first. Before rendering, what a killed render left in _freeze/ is put back or removed."""
     root = Path(root).resolve()
     freeze_root = Path(freeze_root).resolve() if freeze_root else root
+    with lock.hold(freeze_root / FREEZE_DIR, "rendering", wait=False):
+        for p in recover(freeze_root):
+            print(f"cleared {p.relative_to(freeze_root)}, left by an interrupted render", file=sys.stderr)
+        return _render(pages, root, freeze_root, env, timeout)
+
+
+def _render(pages: list[Path], root: Path, freeze_root: Path, env: dict | None, timeout: int) -> list[Path]:
     project_execute = project_execute_options(root)
     written: list[Path] = []
     for number, path in enumerate(pages, 1):
