@@ -41,19 +41,30 @@ def _render(pages: list[Path], root: Path) -> int:
     from lab.site import PageError, render_pages
     for page in pages:
         page = page.resolve()
+        if not page.exists():
+            print(f"error: {page}: no such file", file=sys.stderr)
+            return 2
         if not page.is_file() or page.suffix != ".qmd":
-            print(f"error: {page} is not a .qmd file", file=sys.stderr)
+            print(f"error: {page} is not a .qmd page (pages are Quarto .qmd files)", file=sys.stderr)
             return 2
         try:
             page.relative_to(root)
         except ValueError:
             print(f"error: {page} is outside the project root {root}; pass --root", file=sys.stderr)
             return 2
+    from lab.lock import Busy
+    from lab.site.execute import Interrupted
     try:
         render_pages([p.resolve() for p in pages], root)
+    except Interrupted as e:
+        print(f"interrupted: {e} (its previous _freeze entry is untouched)", file=sys.stderr)
+        return 130
     except PageError as e:
         print(f"error: {e}", file=sys.stderr)
         print("error: that page was not frozen and its previous _freeze entry is untouched", file=sys.stderr)
+        return 1
+    except Busy as e:
+        print(f"error: cannot render: {e}", file=sys.stderr)
         return 1
     return 0
 
@@ -64,12 +75,11 @@ def cmd_render(args) -> int:
 
 
 def cmd_course(args) -> int:
-    from lab.config import get_profile
     from lab.report import site_settings
     from lab.site import write_notebooks
     root = project_root()
-    profile = get_profile()
-    print(f"[lab] course on profile {profile.name!r} ({'LAB_PROFILE' if os.environ.get('LAB_PROFILE') else 'from the hardware'})")
+    profile, how = _profile_choice()
+    print(f"[lab] course on profile {profile.name!r} ({how})")
     pages = site_pages(root)
     code = _render(pages, root)
     if code:
@@ -92,15 +102,15 @@ def cmd_check(args) -> int:
     for p in problems:
         print(f"problem: {p}", file=sys.stderr)
     if problems:
-        print(f"{len(problems)} problem(s): re-render with `python -m lab render PAGE.qmd` "
-              f"(or `make course`), then commit _freeze/", file=sys.stderr)
+        print(f"{len(problems)} problem(s) in {root}; each line says its fix (then commit _freeze/)",
+              file=sys.stderr)
         return 1
-    print(f"ok: every page in {root} is frozen and fresh")
+    print(f"ok: {len(site_pages(root))} pages in {root}, every executed one frozen, fresh, and not from smoke")
     return 0
 
 
 def cmd_status(args) -> int:
-    from lab import measure
+    from lab import env, measure
     folder = Path(args.dir) if args.dir else measure.records_dir()
     rows = measure.status(folder)
     if not rows:
@@ -110,19 +120,37 @@ def cmd_status(args) -> int:
     df = pd.DataFrame(rows)
     df["stale"] = df["stale"].replace("", "fresh")
     print(f"records under {folder}:")
-    print(df.to_string(index=False))
-    n_stale = int((df["stale"] != "fresh").sum())
-    print(f"{len(df)} record(s), {n_stale} stale" + (" (re-render their pages, or set LAB_REMEASURE=1)" if n_stale else ""))
+    print(df.drop(columns="key").fillna("").to_string(index=False))   # an unreadable record has only 3 columns
+    stale = df[df["stale"] != "fresh"]
+    print(f"{len(df)} record(s), {len(stale)} stale or unreadable")
+    here = {measure.hardware_key("cpu")} | ({measure.hardware_key("cuda")} if env.gpu() else set())
+    if stale["key"].isin(here).any():
+        print(f"  {', '.join(sorted(here))} is this machine: re-render the pages that measure them "
+              "(`python -m lab render PAGE.qmd`, or `make course`); a stale or unreadable record is re-measured. "
+              "LAB_REMEASURE=1 re-measures every record, fresh ones too.")
+    elsewhere = sorted(set(stale["key"]) - here)
+    if elsewhere:
+        print(f"  {', '.join(elsewhere)}: other hardware; only a render there can re-measure those.")
     return 0
 
 
-def cmd_profile(args) -> int:
+def _profile_choice():
+    """(the profile this machine runs, how it was chosen in words), including a fall-back from gpu to cpu."""
     from lab import models
     from lab.config import get_profile
     chosen = get_profile()
+    by = (f"LAB_PROFILE={os.environ['LAB_PROFILE']}" if os.environ.get("LAB_PROFILE")
+          else f"the hardware ({'a' if chosen.name == 'gpu' else 'no'} CUDA GPU)")
     resolved = models.resolve_profile(chosen)
-    print(f"profile: {resolved.name} (model {resolved.model}); chosen by "
-          f"{'LAB_PROFILE' if os.environ.get('LAB_PROFILE') else 'the hardware'}")
+    if resolved.name == chosen.name:
+        return resolved, f"chosen by {by}"
+    return resolved, (f"{by} chose {chosen.name!r}, but its model {chosen.model} cannot be had here, "
+                      f"so it fell back to {resolved.name!r}")
+
+
+def cmd_profile(args) -> int:
+    resolved, how = _profile_choice()
+    print(f"profile: {resolved.name} (model {resolved.model}); {how}")
     for k, v in resolved.to_dict().items():
         print(f"  {k:18} {v}")
     return 0
@@ -148,6 +176,11 @@ def main(argv=None) -> int:
     except ValueError as e:    # bad input (an unknown profile, say): the message already says what to do
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C outside a page's cells (a page's own interrupt is handled in _render)
+        kept = ("; pages rendered so far keep their new _freeze entries, the others their previous ones"
+                if args.cmd in ("course", "render") else "")
+        print(f"interrupted: python -m lab {args.cmd} stopped (Ctrl-C){kept}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -1,12 +1,16 @@
 """The command line as a user runs it: `python -m lab check|render|status`, in a subprocess."""
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
+
+from lab import scratch
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -80,3 +84,105 @@ def test_status_lists_records_with_provenance(tmp_path):
 def test_unknown_profile_is_a_clear_error():
     r = lab("profile", env={"LAB_PROFILE": "tpu"})
     assert r.returncode != 0 and "valid profiles: smoke, cpu, gpu" in r.stderr
+
+
+def test_status_names_an_unreadable_record_without_nan_and_recommends_what_works(tmp_path):
+    code = "from lab import measure; measure.measured('week0/demo', lambda: {'ms': 1.0})"
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, env=dict(os.environ, LAB_RECORDS=str(tmp_path)))
+    record = next(tmp_path.rglob("*.json"))
+    record.write_text(record.read_text()[:50])
+    r = lab("status", "--dir", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "unreadable" in r.stdout and record.stem in r.stdout
+    assert "NaN" not in r.stdout and "None" not in r.stdout
+    assert "is this machine: re-render the pages" in r.stdout
+    # and re-measuring it, as recommended, works: the record is replaced
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, env=dict(os.environ, LAB_RECORDS=str(tmp_path)))
+    assert "fresh" in lab("status", "--dir", str(tmp_path)).stdout
+
+
+def test_render_of_a_missing_page_says_so():
+    r = lab("render", "no-such-page.qmd")
+    assert r.returncode == 2 and "no-such-page.qmd: no such file" in r.stderr
+    r = lab("render", "README.md")
+    assert r.returncode == 2 and "is not a .qmd page" in r.stderr
+
+
+def test_profile_says_when_it_fell_back_from_gpu():
+    r = lab("profile", env={"LAB_PROFILE": "gpu", "HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 0, r.stderr
+    assert "profile: cpu" in r.stdout and "fell back to 'cpu'" in r.stdout and "chosen by" not in r.stdout
+    r = lab("profile", env={"LAB_PROFILE": "smoke"})
+    assert "profile: smoke" in r.stdout and "chosen by LAB_PROFILE=smoke" in r.stdout
+
+
+def test_check_fails_on_an_empty_or_missing_root(tmp_path):
+    for root in (tmp_path, tmp_path / "nonexistent"):
+        r = lab("check", "--root", str(root))
+        assert r.returncode == 1 and "no pages to check" in r.stderr and "ok" not in r.stdout
+
+
+SLEEPY = """\
+---
+title: "Sleepy"
+---
+
+```{python}
+import os, pathlib, time
+pathlib.Path("kernel.pid").write_text(str(os.getpid()))
+time.sleep(120)
+```
+"""
+
+
+def start_sleepy_render(root: Path, **kwargs) -> subprocess.Popen:
+    (root / "_quarto.yml").write_text("project:\n  type: website\n")
+    (root / "index.qmd").write_text(SLEEPY)
+    child = subprocess.Popen([sys.executable, "-m", "lab", "render", str(root / "index.qmd"), "--root", str(root)],
+                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True, **kwargs)
+    deadline = time.monotonic() + 120
+    while not (root / "kernel.pid").exists():
+        assert child.poll() is None and time.monotonic() < deadline, child.communicate()
+        time.sleep(0.2)
+    return child
+
+
+def test_ctrl_c_during_a_render_exits_130_with_one_line(tmp_path):
+    child = start_sleepy_render(tmp_path)
+    os.killpg(child.pid, signal.SIGINT)              # what a terminal's Ctrl-C does: the foreground group
+    out, err = child.communicate(timeout=60)
+    lines = [line for line in (out + err).splitlines() if line.strip()]
+    assert child.returncode == 130, err
+    assert len(lines) == 1 and lines[0].startswith("interrupted: index.qmd"), lines
+    assert not (tmp_path / "_freeze" / "index").exists()
+
+
+def test_a_second_render_of_the_same_site_fails_naming_the_first(tmp_path):
+    first = start_sleepy_render(tmp_path)
+    try:
+        r = lab("render", str(tmp_path / "index.qmd"), "--root", str(tmp_path))
+        assert r.returncode == 1 and f"pid {first.pid}" in r.stderr and "rendering" in r.stderr
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+
+
+def test_a_killed_render_leaves_nothing_in_the_temp_folder_that_the_next_run_does_not_clear(tmp_path):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    site = tmp_path / "site"
+    site.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    child = start_sleepy_render(site, env=env)
+    kernel = int((site / "kernel.pid").read_text())
+    os.kill(child.pid, signal.SIGKILL)                # the render dies; its kernel notices and exits
+    child.wait()
+    deadline = time.monotonic() + 30
+    while scratch.alive(kernel) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not scratch.alive(kernel), "the kernel outlived the render"
+    assert list(tmp.glob("tmp*.json")) == []          # no kernel connection file (with its HMAC key) in the open
+    subprocess.run([sys.executable, "-c", "from lab import scratch\nwith scratch.directory('next'): pass"],
+                   env=env, check=True)
+    assert list(tmp.iterdir()) == []
