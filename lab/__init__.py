@@ -2,11 +2,18 @@
 
 Import the module you need (`from lab import data, train`); this file stays light so `import lab` is instant.
 """
+import os
 import warnings
 
 # tqdm.auto (which transformers and huggingface_hub import) warns in any kernel without ipywidgets that it falls
 # back to a text bar. That is harmless, and a page would publish it with the executing machine's path in it.
 warnings.filterwarnings("ignore", message="IProgress not found")
+
+# onnxruntime's official builds send telemetry (the 1DS SDK: DNS lookups of mobile.events.data.microsoft.com a
+# few seconds after `import onnxruntime`, and a device-id database in ~/.cache/Microsoft). This course runs offline
+# on students' machines, so it is off unless the user set ORT_DISABLE_TELEMETRY themselves. It must be set before
+# onnxruntime initializes, hence here, before any lab module can import it.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 from lab.config import get_profile, PROFILES          # noqa: E402,F401
 from lab.measure import measured                      # noqa: E402,F401

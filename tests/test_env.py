@@ -1,4 +1,8 @@
+import os
 import subprocess
+import sys
+
+import pytest
 
 from lab import env
 
@@ -27,3 +31,19 @@ def test_provenance_names_hardware_and_libraries():
     assert p["device"] == "cpu" and p["cpu_count"] >= 1
     assert p["libraries"]["torch"].startswith("2.13")
     assert "CPUExecutionProvider" in p["ort_providers"]
+
+
+def _telemetry_store_after(code: str, home) -> bool:
+    """Run `code` with a fresh HOME and no ORT_DISABLE_TELEMETRY of ours; did onnxruntime's 1DS telemetry start
+    (it creates its device-id store under ~/.cache/Microsoft at import, and looks up its collector's DNS name
+    seconds later)?"""
+    environ = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
+    environ.update(HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"))
+    subprocess.run([sys.executable, "-c", code], env=environ, check=True, timeout=120)
+    return any(home.rglob("onnxruntime.db"))
+
+
+def test_onnxruntime_telemetry_is_off_wherever_lab_is_imported(tmp_path):
+    if not _telemetry_store_after("import onnxruntime", tmp_path / "bare"):       # the control
+        pytest.skip("this onnxruntime build has no 1DS telemetry to turn off")
+    assert not _telemetry_store_after("from lab import env; env.ort_providers()", tmp_path / "lab")
