@@ -26,6 +26,8 @@ import socket
 import sys
 from pathlib import Path
 
+from lab.progress import note   # on the terminal of `make course` too, not only in a cell's output
+
 try:
     import fcntl
 except ImportError:              # Windows: no flock; the course runs on Linux and macOS
@@ -92,7 +94,7 @@ def hold(folder, purpose: str, wait: bool = True):
             if not wait:
                 raise Busy(f"{folder} is in use by {who}. Wait for that run to finish, or stop it "
                            f"(kill {_info(folder).get('pid', 'PID')}), then try again.") from None
-            print(f"[lab] waiting for {folder}: in use by {who} (Ctrl-C stops waiting)", file=sys.stderr, flush=True)
+            note(f"[lab] waiting for {folder}: in use by {who} (Ctrl-C stops waiting)")
             fcntl.flock(f, fcntl.LOCK_EX)
         f.seek(0)
         f.truncate()

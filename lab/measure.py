@@ -263,7 +263,8 @@ def load_all(name: str, profile_name: str | None = None) -> list[dict]:
         try:
             records.append(read(p))
         except Unreadable as e:
-            note(f"[lab] leaving out the record {e}: its page re-measures it when run on {p.stem}")
+            note(f"[lab] leaving out the record {name}/{p.name}: it {e.reason}; its page re-measures it when it "
+                 f"runs on {p.stem}")
     return [r for r in records if r is not None]
 
 

@@ -60,9 +60,9 @@ def test_a_killed_holder_releases_the_lock_to_a_waiting_run(tmp_path):
     child = start_holder(tmp_path)
     waiter = subprocess.Popen([sys.executable, "-c", "import sys; from lab import lock\n"
                                "with lock.hold(sys.argv[1], 'training'):\n    print('got it', flush=True)",
-                               str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               str(tmp_path)], stdout=subprocess.PIPE, text=True)
     try:
-        said = wait_line(waiter.stderr, "waiting for")
+        said = wait_line(waiter.stdout, "waiting for")
         assert waiter.poll() is None, "the second run did not wait"
     finally:
         os.kill(child.pid, signal.SIGKILL)               # a crash: no cleanup code runs
@@ -91,7 +91,7 @@ def test_a_training_run_waits_for_the_run_folder_and_names_its_holder(tmp_path):
     second = subprocess.Popen([sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
     try:
-        said = wait_line(second.stderr, "waiting for")
+        said = wait_line(second.stdout, "waiting for")
         assert f"in use by pid {child.pid} " in said
         time.sleep(1)
         assert second.poll() is None and checkpoint.latest(folder) is None, "it trained into a locked folder"
