@@ -130,7 +130,8 @@ def cmd_status(args) -> int:
               "LAB_REMEASURE=1 re-measures every record, fresh ones too.")
     elsewhere = sorted(set(stale["key"]) - here)
     if elsewhere:
-        print(f"  {', '.join(elsewhere)}: other hardware; only a render there can re-measure those.")
+        print(f"  {', '.join(elsewhere)}: other hardware (this machine is {', '.join(sorted(here))}); only a "
+              "render there can re-measure those.")
     return 0
 
 
