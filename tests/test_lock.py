@@ -10,9 +10,7 @@ import time
 
 import pytest
 
-from lab import checkpoint, data, get_profile, lock, models, scratch, train
-
-SHORT = checkpoint.short_profile(get_profile("smoke"))
+from lab import checkpoint, lock, scratch
 
 HOLDER = """
 import sys, time
@@ -83,8 +81,8 @@ def test_the_lock_is_reentrant_within_a_process(tmp_path):
 def test_a_training_run_waits_for_the_run_folder_and_names_its_holder(tmp_path):
     folder = tmp_path / "run"
     child = start_holder(folder)
-    code = ("import sys; from lab import checkpoint, data, get_profile, models, train\n"
-            "p = checkpoint.short_profile(get_profile('smoke'))\n"
+    code = ("import sys; from lab import data, get_profile, models, train\n"
+            "p = get_profile('smoke').but(train_size=16, eval_size=16, epochs=1)\n"      # one step is enough
             "m, t = models.load(p.model, seed=p.seed)\n"
             "train.train(m, t, data.load_splits(p), p, checkpoint_dir=sys.argv[1], progress=False)\n"
             "print('trained', flush=True)")
@@ -109,8 +107,6 @@ def dead_pid() -> int:
 
 
 def test_prune_removes_dead_writers_leftovers_but_not_a_live_runs_write(tmp_path):
-    model, tokenizer = models.load(SHORT.model, seed=SHORT.seed)
-    train.train(model, tokenizer, data.load_splits(SHORT), SHORT, checkpoint_dir=tmp_path, progress=False)
     live = tmp_path / scratch.owned_name("step-000099")            # this process: alive, as another run would be
     dead = tmp_path / scratch.owned_name("step-000098").replace(f".{os.getpid()}@", f".{dead_pid()}@")
     live.mkdir()
