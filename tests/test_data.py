@@ -2,6 +2,7 @@ import bz2
 
 import pandas as pd
 import pytest
+import torch
 
 from lab import data
 from lab.config import PROFILES
@@ -88,6 +89,30 @@ def test_collate_pads_to_the_longest_in_the_batch():
     assert b["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
     assert b["labels"].tolist() == [1, 0]
     assert data.collate(enc, [1], pad_to=4)["input_ids"].shape == (1, 4)
+
+
+@pytest.mark.parametrize("pad_to", [None, 16])
+def test_collate_matches_the_transformers_padding_collator(pad_to):
+    # Reference: what the HF Trainer's DataCollatorWithPadding builds from the same token ids, padded to the longest
+    # (dynamic padding) or to a fixed width like the naive loop's; the pad id is not 0, so a mask read off the
+    # ids or a zero-filled pad would show.
+    from transformers import DataCollatorWithPadding
+    from lab import models
+    tokenizer = models.load_tokenizer("tiny-bert")
+    tokenizer.pad_token_id = 3
+    texts = pd.DataFrame({"text": ["a fine film", "no", "the worst two hours I have spent in a cinema", "ok then"],
+                          "label": [1, 0, 0, 1]})
+    enc = data.encode(tokenizer, texts, max_length=12)
+    idx = [2, 0, 3, 1]
+    got = data.collate(enc, idx, pad_to=pad_to)
+    ref = DataCollatorWithPadding(tokenizer, padding="max_length" if pad_to else "longest", max_length=pad_to)(
+        [{"input_ids": enc.input_ids[i], "attention_mask": [1] * len(enc.input_ids[i]), "labels": enc.labels[i]}
+         for i in idx])
+    assert set(got) == {"input_ids", "attention_mask", "labels"}
+    for key in got:
+        assert got[key].dtype == ref[key].dtype == torch.long
+        assert got[key].tolist() == ref[key].tolist(), key
+    assert got["input_ids"].shape[1] == (pad_to or 12)
 
 
 def test_sorted_batches_cover_every_example_once_shortest_first():

@@ -1,4 +1,5 @@
 """lab.train and lab.budget on the smoke profile (tiny random-init BERT): each test takes seconds."""
+import copy
 import math
 
 import numpy as np
@@ -82,7 +83,40 @@ def test_no_weight_decay_on_biases_and_layernorm():
     assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
 
 
+def test_fused_optimizer_steps_like_torchs_reference_adamw():
+    # fused is a faster kernel, not another recipe: three steps on the same gradients must move the weights as
+    # torch's for-loop AdamW (the reference implementation) does, decay groups included.
+    model, _ = models.load(SMOKE.model)
+    reference = copy.deepcopy(model)
+    fused = train.make_optimizer(model, SMOKE)
+    assert fused.defaults["fused"] is True
+    groups = [{"params": [p for p in reference.parameters() if p.ndim >= 2], "weight_decay": SMOKE.weight_decay},
+              {"params": [p for p in reference.parameters() if p.ndim < 2], "weight_decay": 0.0}]
+    plain = torch.optim.AdamW(groups, lr=SMOKE.lr, foreach=False)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        for p, q in zip(model.parameters(), reference.parameters()):
+            p.grad = torch.randn(p.shape, generator=gen)
+            q.grad = p.grad.clone()
+        fused.step()
+        plain.step()
+    start = models.load(SMOKE.model)[0]
+    for p, q, p0 in zip(model.parameters(), reference.parameters(), start.parameters()):
+        torch.testing.assert_close(p, q, atol=1e-6, rtol=1e-5)
+        assert not torch.equal(p, p0)
+
+
 # ---------------------------------------------------------------- the loop
+
+def test_progress_bar_shows_steps_loss_and_samples_per_second(splits, capsys):
+    steps = math.ceil(len(splits.train) / SMOKE.batch_size)
+    for progress in (False, True):     # off: the control, nothing shown
+        model, tokenizer = models.load(SMOKE.model, seed=SMOKE.seed)
+        train.train(model, tokenizer, splits, SMOKE, progress=progress)
+        err = capsys.readouterr().err
+        shown = f"{steps}/{steps}" in err and "loss=" in err and "samples_s=" in err
+        assert shown == progress, err[-500:]
+
 
 def test_history_accounts_for_every_step_and_example(splits):
     model, _, h = run(SMOKE.but(epochs=2), splits)
