@@ -115,8 +115,8 @@ def make_optimizer(model, profile):
     groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": profile.weight_decay},
               {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
     # fused: one kernel updates every tensor in one pass, where torch's default on the CPU loops over the ~100
-    # tensors in Python, several passes each (MiniLM on 2 cores: ~25 ms against ~150 ms a step, a seventh of the
-    # step; benchmarks/results/train_throughput.md). The HF Trainer defaults to it too (adamw_torch_fused). With
+    # tensors, several passes each (MiniLM, 2 Xeon cores: ~20 ms against ~115 ms a step, ~8% of a step on random
+    # batches; benchmarks/results/train_throughput.md). The HF Trainer's default too (adamw_torch_fused). With
     # the fp16 GradScaler it also skips an overflowed step inside the kernel instead of syncing to ask.
     fused = {p.device.type for p in params} <= {"cpu", "cuda"}
     return torch.optim.AdamW(groups, lr=profile.lr, fused=fused or None)
