@@ -1,21 +1,29 @@
 """Training throughput: lab.train against the Hugging Face Trainer and a naive padded loop, side by side.
 
 Same model (fresh from the same seed for every row), same data, same hyperparameters (AdamW, linear warmup and
-decay, gradient clipping, batch size) and the same number of optimizer steps. Rows:
+decay, gradient clipping, batch size), the same number of optimizer steps and the same torch thread count: one
+process runs every row. Rows:
 
   lab.train                   length-grouped batches (lab.data.batch_order, pool of 8 batches), dynamic padding
-  lab.train, no grouping      random batches, dynamic padding: what length grouping buys, and what it costs
-  HF Trainer                  DataCollatorWithPadding, its default random sampler
+  lab.train, no grouping      random batches, dynamic padding
+  HF Trainer                  DataCollatorWithPadding, fed the very batches of the row above (a sampler that
+                              yields lab.data.batch_order's random order): equal work, so the two loops compare
   naive loop, padded to 128   random batches padded to max_length, the loop many tutorials write
 
-Time is wall-clock training time only (batching, forward, backward, optimizer); evaluation is excluded for every
-row. Each row then reports test accuracy, because a speed-up that costs more than one point of test accuracy does
-not count. Targets: lab.train >= 1.0x the Trainer (aim 1.3x) and >= 3x the padded loop.
+One clock for every row (step_phases.training_clock): from the model's first training forward to the end of the
+training call, less lab.train's evaluation. Setup before the first step (tokenization, optimizer, the Trainer's
+dataloader) is outside it for every loop. The rows run `--repeats` times, interleaved and in a rotated order,
+after an untimed warm-up of each; each row reports the median and the spread. Every row reports test accuracy,
+and a row more than one point below the best row does not count.
 
-    python benchmarks/train_throughput.py                  # cpu profile, 2,000 examples, one epoch (minutes)
-    python benchmarks/train_throughput.py --profile smoke  # seconds: checks that it runs
+Before the rows: where one epoch's time goes, phase by phase, for lab.train (no grouping) and the Trainer on the
+same batches (step_phases), and what each candidate change to lab.train's step costs (step_costs).
 
-Writes benchmarks/results/train_throughput.json (rows, ratios, provenance) and a .md summary next to it.
+    python benchmarks/train_throughput.py                  # cpu profile, 2,000 examples, one epoch (~30 min)
+    python benchmarks/train_throughput.py --compile        # also torch.compile against eager (~2 min more)
+    python benchmarks/train_throughput.py --profile smoke --repeats 1   # seconds: checks that it runs
+
+Writes benchmarks/results/train_throughput.json (everything measured, provenance) and a .md summary next to it.
 """
 from __future__ import annotations
 
@@ -23,149 +31,181 @@ import argparse
 import json
 import math
 import os
+import statistics
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run from a checkout without installing
-from lab import data, env, get_profile, models, train  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from lab import checkpoint, data, env, get_profile, train  # noqa: E402
+import step_costs  # noqa: E402
+from step_phases import PHASES, REST  # noqa: E402
+from train_rows import LAB, NO_GROUPING, PADDED, ROWS, TRAINER, phase_profile  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-ACCURACY_TOLERANCE = 0.01   # a faster row that loses more than one point of test accuracy does not count
+ACCURACY_TOLERANCE = 0.01   # a row more than one point of test accuracy below the best row does not count
 
 
-def fresh(profile):
-    return models.load(profile.model, seed=profile.seed)
-
-
-def row_lab(profile, splits, group_by_length: bool) -> tuple:
-    model, tokenizer = fresh(profile)
-    p = profile.but(extra={**profile.extra, "group_by_length": group_by_length})
-    start = time.perf_counter()
-    history = train.train(model, tokenizer, splits, p, progress=False)
-    wall = time.perf_counter() - start - sum(e["eval_s"] for e in history["epochs"])
-    return model, tokenizer, wall, history["clock"]["padded_tokens"]
-
-
-def row_trainer(profile, splits) -> tuple:
-    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
-    model, tokenizer = fresh(profile)
-    enc = data.encode(tokenizer, splits.train, profile.max_length)
-    rows = [{"input_ids": ids, "attention_mask": [1] * len(ids), "labels": y}
-            for ids, y in zip(enc.input_ids, enc.labels)]
-    steps = math.ceil(len(rows) / profile.batch_size) * profile.epochs
-    args = TrainingArguments(
-        output_dir=tempfile.mkdtemp(prefix="bench-trainer-"), per_device_train_batch_size=profile.batch_size,
-        num_train_epochs=profile.epochs, learning_rate=profile.lr, weight_decay=profile.weight_decay,
-        warmup_steps=math.ceil(profile.warmup_ratio * steps), lr_scheduler_type="linear",
-        max_grad_norm=profile.grad_clip, seed=profile.seed, data_seed=profile.seed,
-        use_cpu=not torch.cuda.is_available(), fp16=train.precision_for(train.default_device()) == "fp16",
-        bf16=train.precision_for(train.default_device()) == "bf16",
-        report_to="none", save_strategy="no", eval_strategy="no", logging_strategy="no", disable_tqdm=True,
-        dataloader_num_workers=0)
-    trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=DataCollatorWithPadding(tokenizer))
-    out = trainer.train()
-    return model, tokenizer, float(out.metrics["train_runtime"]), None   # the Trainer's own clock: its loop only
-
-
-def row_padded(profile, splits) -> tuple:
-    """The naive loop: every batch padded to max_length, random order, otherwise the same recipe."""
-    model, tokenizer = fresh(profile)
-    device = torch.device(train.default_device())
-    model.to(device).train()
-    train.seed_everything(profile.seed)
-    enc = data.encode(tokenizer, splits.train, profile.max_length)
-    steps = math.ceil(len(enc) / profile.batch_size) * profile.epochs
-    optimizer = train.make_optimizer(model, profile)
-    scheduler = train.linear_schedule(optimizer, math.ceil(profile.warmup_ratio * steps), steps)
-    padded = 0
-    start = time.perf_counter()
-    for epoch in range(profile.epochs):
-        for idx in data.batch_order(enc.lengths(), profile.batch_size, profile.seed, epoch, group_by_length=False):
-            batch = {k: v.to(device) for k, v in data.collate(enc, idx, pad_to=profile.max_length).items()}
-            model(**batch).loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), profile.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            padded += batch["input_ids"].numel()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return model, tokenizer, time.perf_counter() - start, padded
-
-
-ROWS = {
-    "lab.train": lambda p, s: row_lab(p, s, group_by_length=True),
-    "lab.train, no length grouping": lambda p, s: row_lab(p, s, group_by_length=False),
-    "HF Trainer + DataCollatorWithPadding": row_trainer,
-    "naive loop, padded to max_length": row_padded,
-}
-
-
-def run(profile) -> dict:
+def run(profile, repeats: int, with_compile: bool) -> dict:
     splits = data.load_splits(profile)
     # lab.train evaluates after each epoch; a small validation set keeps that cheap, and its time is subtracted.
     splits = data.Splits(splits.train, splits.validation.head(2 * profile.batch_size), splits.test)
-    # Warm-up, untimed: the first training run in a process pays one-off costs (oneDNN kernel creation per new
-    # shape, allocator growth), which measured 2x on the first 20 steps here and would penalise whichever row ran
-    # first. Ten length-grouped batches cover most sequence widths.
+    # Warm-up, untimed, of every row: the first run of a loop in a process pays one-off costs (imports, oneDNN
+    # kernels per new shape, allocator growth; 2x on the first 20 steps here), which would penalise whichever
+    # row ran first. Ten batches cover most sequence widths.
     warm = data.Splits(splits.train.head(10 * profile.batch_size), splits.validation.head(8), splits.test)
-    row_lab(profile, warm, group_by_length=True)
-    rows = []
     for name, fn in ROWS.items():
-        print(f"[bench] {name} ...", flush=True)
-        load_before = os.getloadavg()[0]
-        model, tokenizer, seconds, padded = fn(profile, splits)
-        load = [round(load_before, 2), round(os.getloadavg()[0], 2)]
-        test = train.evaluate(model, data.encode(tokenizer, splits.test, profile.max_length))
-        n = len(splits.train) * profile.epochs
-        rows.append({"row": name, "train_s": seconds, "samples_per_s": n / seconds,
-                     "padded_tokens": padded, "test_accuracy": test["accuracy"], "test_macro_f1": test["macro_f1"],
-                     # 1-minute load average before and after: above this machine's core count, other processes
-                     # competed for the CPU and the row's time is inflated
-                     "load_average": load})
-        print(f"[bench]   {n / seconds:.1f} samples/s, test accuracy {test['accuracy']:.3f}", flush=True)
+        print(f"[bench] warm-up: {name}", flush=True)
+        fn(profile, warm)
+    print("[bench] where the time goes (one epoch each, phase by phase) ...", flush=True)
+    phases = phase_profile(profile, splits, rounds=repeats)
+    print("[bench] candidate changes, each on its own ...", flush=True)
+    costs = step_costs.candidates(profile, splits)
+    compiled = step_costs.compile_cost(profile, splits) if with_compile else None
+    test_enc = {}
+    runs, accuracy = {name: [] for name in ROWS}, {}
+    names = list(ROWS)
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[:r % len(names)]:     # rotated: no row always goes first
+            print(f"[bench] round {r + 1}/{repeats}: {name} ...", flush=True)
+            load_before = os.getloadavg()[0]
+            res = ROWS[name](profile, splits)
+            fp = checkpoint.fingerprint(checkpoint.weights(res["model"]))
+            if fp not in accuracy:     # a row's rounds end with the same weights (seeded): evaluate once per result
+                enc = test_enc.setdefault(name, data.encode(res["tokenizer"], splits.test, profile.max_length))
+                test = train.evaluate(res["model"], enc)
+                accuracy[fp] = {"accuracy": test["accuracy"], "macro_f1": test["macro_f1"]}
+            n = len(splits.train) * profile.epochs
+            runs[name].append({"train_s": res["train_s"], "samples_per_s": n / res["train_s"], "cpu_s": res["cpu_s"],
+                               "own_clock_s": res["own_clock_s"], "padded_tokens": res["padded_tokens"],
+                               "optimizer": res["optimizer"], "weights_sha256": fp,
+                               "test_accuracy": accuracy[fp]["accuracy"], "test_macro_f1": accuracy[fp]["macro_f1"],
+                               # 1-minute load average before and after: above the core count, other processes
+                               # competed for the CPU and the row's time is inflated
+                               "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)]})
+            print(f"[bench]   {n / res['train_s']:.1f} samples/s, test accuracy {accuracy[fp]['accuracy']:.3f}",
+                  flush=True)
+    return summarise(profile, splits, runs, phases, costs, compiled)
+
+
+def summarise(profile, splits, runs, phases, costs, compiled) -> dict:
+    rows = []
+    for name, rs in runs.items():
+        sps = [r["samples_per_s"] for r in rs]
+        rows.append({"row": name, "samples_per_s": statistics.median(sps), "min": min(sps), "max": max(sps),
+                     "cpu_s": statistics.median(r["cpu_s"] for r in rs),
+                     "test_accuracy": statistics.median(r["test_accuracy"] for r in rs),
+                     "same_weights_every_round": len({r["weights_sha256"] for r in rs}) == 1,
+                     "padded_tokens": rs[0]["padded_tokens"], "optimizer": rs[0]["optimizer"], "runs": rs})
     by = {r["row"]: r for r in rows}
-    lab = by["lab.train"]
-    ratios = {other: lab["samples_per_s"] / by[other]["samples_per_s"] for other in by if other != "lab.train"}
-    accuracy_gap = {other: lab["test_accuracy"] - by[other]["test_accuracy"] for other in ratios}
-    targets = {"vs Trainer >= 1.0x": ratios["HF Trainer + DataCollatorWithPadding"] >= 1.0,
-               "vs padded loop >= 3x": ratios["naive loop, padded to max_length"] >= 3.0,
-               "accuracy within 1 point of every other row": all(g >= -ACCURACY_TOLERANCE
-                                                                  for g in accuracy_gap.values())}
+    best = max(r["test_accuracy"] for r in rows)
+    for r in rows:
+        r["counts"] = r["test_accuracy"] >= best - ACCURACY_TOLERANCE
+    ratio = {f"{a} / {b}": by[a]["samples_per_s"] / by[b]["samples_per_s"]
+             for a, b in [(LAB, TRAINER), (LAB, PADDED), (NO_GROUPING, TRAINER), (LAB, NO_GROUPING)]}
+    targets = {"lab.train, no grouping >= 1.05x the Trainer": ratio[f"{NO_GROUPING} / {TRAINER}"] >= 1.05,
+               "lab.train >= 1.6x the Trainer": ratio[f"{LAB} / {TRAINER}"] >= 1.6,
+               "lab.train >= 3x the padded loop": ratio[f"{LAB} / {PADDED}"] >= 3.0,
+               "every row within one point of test accuracy of the best row": all(r["counts"] for r in rows)}
     return {"benchmark": "train_throughput", "profile": profile.to_dict(),
             "workload": {"train_examples": len(splits.train), "epochs": profile.epochs,
                          "steps": math.ceil(len(splits.train) / profile.batch_size) * profile.epochs,
-                         "test_examples": len(splits.test)},
-            "rows": rows, "ratios_lab_train_over": ratios, "accuracy_gap_lab_train_minus": accuracy_gap,
-            "targets_met": targets, "provenance": env.provenance(train.default_device())}
+                         "test_examples": len(splits.test), "repeats": len(next(iter(runs.values()))),
+                         "torch_threads": torch.get_num_threads()},
+            "rows": rows, "ratios": ratio, "targets_met": targets, "phases": phases, "candidates": costs,
+            "compile": compiled, "provenance": env.provenance(train.default_device())}
 
 
 def markdown(result: dict) -> str:
-    prov = result["provenance"]
-    w = result["workload"]
+    prov, w, prof = result["provenance"], result["workload"], result["profile"]
+    loads = [x for r in result["rows"] for run in r["runs"] for x in run["load_average"]]
     lines = [f"# Training throughput ({env.device_label(prov)}, torch {prov['libraries']['torch']}, "
-             f"{prov['date'][:10]})", "",
-             f"{result['profile']['model']}, {w['train_examples']} training examples, {w['epochs']} epoch(s), "
-             f"{w['steps']} optimizer steps, batch {result['profile']['batch_size']}, lr {result['profile']['lr']}; "
-             f"test accuracy on {w['test_examples']} examples.", "",
-             "| row | samples/s | lab.train is | test accuracy | load average (before, after) |",
-             "|---|---:|---:|---:|---|"]
+             f"{w['torch_threads']} threads, {prov['date'][:10]})", "",
+             f"{prof['model']}, {w['train_examples']} training examples, {w['epochs']} epoch(s), {w['steps']} "
+             f"optimizer steps, batch {prof['batch_size']}, lr {prof['lr']}; test accuracy on {w['test_examples']} "
+             f"examples. Each row ran {w['repeats']} times, interleaved; samples/s is the median, with the range. "
+             "CPU s: "
+             "the process's CPU seconds over the same window, all threads (median): other processes sway it less than "
+             "the wall clock.", "",
+             "| row | samples/s | range | CPU s | test accuracy | counts | padded tokens | optimizer |",
+             "|---|---:|---|---:|---:|---|---:|---|"]
     for r in result["rows"]:
-        ratio = result["ratios_lab_train_over"].get(r["row"])
-        lines.append(f"| {r['row']} | {r['samples_per_s']:.1f} | {f'{ratio:.2f}x' if ratio else '-'} | "
-                     f"{r['test_accuracy']:.3f} | {r['load_average'][0]}, {r['load_average'][1]} |")
+        lines.append(f"| {r['row']} | {r['samples_per_s']:.1f} | {r['min']:.1f} to {r['max']:.1f} | {r['cpu_s']:.1f} | "
+                     f"{r['test_accuracy']:.3f}{'' if r['same_weights_every_round'] else ' (weights differ by round)'}"
+                     f" | {'yes' if r['counts'] else 'no: over one point below the best'} | {r['padded_tokens']:,} | "
+                     f"{r['optimizer']} |")
     by = {r["row"]: r for r in result["rows"]}
-    grouped, random_ = by["lab.train"]["padded_tokens"], by["lab.train, no length grouping"]["padded_tokens"]
-    lines += ["", f"Why: length grouping cuts the padded tokens the model computes on from {random_:,} (random "
-                  f"batches) to {grouped:,} ({grouped / random_:.0%}); the batches are still drawn at random from "
-                  f"pools of {result['profile']['extra'].get('pool', 8)} batches, so test accuracy does not suffer."]
-    lines += ["", "Targets: " + ", ".join(f"{k}: {'met' if v else 'NOT met'}"
-                                          for k, v in result["targets_met"].items()), ""]
-    return "\n".join(lines)
+    grouped, random_ = by[LAB]["padded_tokens"], by[NO_GROUPING]["padded_tokens"]
+    lines += ["", f"Length grouping cuts the padded tokens the model computes on from {random_:,} (random batches) to "
+                  f"{grouped:,} ({grouped / random_:.0%}); the batches are still drawn at random from pools of "
+                  f"{prof['extra'].get('pool', 8)} batches, so test accuracy does not suffer."]
+    lines += ["", "| ratio of samples/s | |", "|---|---:|"]
+    lines += [f"| {k} | {v:.2f}x |" for k, v in result["ratios"].items()]
+    targets = "; ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in result["targets_met"].items())
+    lines += ["", f"Targets: {targets}",
+              "", f"Noise: 1-minute load average {min(loads):.2f} to {max(loads):.2f} on {prov['cpu_count']} cores "
+                  f"during the rows (other processes shared the machine above {prov['cpu_count']}); each row's range "
+                  "above is its spread over the rounds."]
+    lines += ["", "## Where one epoch's time goes (ms per step, no length grouping, the same batches)", "",
+              "Timed from outside both loops (benchmarks/step_phases.py), progress bars on. Exclusive: a phase "
+              "nested in another counts once. Each loop ran one epoch per round, the loops alternating; each cell is "
+              "the median over the rounds. Whole step by round: " + "; ".join(
+                  f"{n} {', '.join(f'{x:.0f}' for x in v['step_ms_by_round'])} ms" for n, v in result["phases"].items())
+              + ".", ""]
+    names = list(result["phases"])
+    lines += ["| phase | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for phase in (*PHASES, REST):
+        lines.append(f"| {phase} | " + " | ".join(f"{result['phases'][n]['ms_per_step'][phase]:.1f}" for n in names)
+                     + " |")
+    lines.append("| **whole step** | " + " | ".join(f"**{result['phases'][n]['step_ms']:.1f}**" for n in names) + " |")
+    lab_ms, hf_ms = (result["phases"][n]["ms_per_step"] for n in names)
+    arithmetic = ("forward", "backward", "gradient clipping", "optimizer step")
+    loop = [ph for ph in lab_ms if ph not in arithmetic]
+    extra = sum(hf_ms[ph] - lab_ms[ph] for ph in loop)
+    lines += ["", f"Outside the arithmetic ({', '.join(arithmetic)}) the {names[1]} step costs {extra:+.1f} ms "
+                  f"against the {names[0]} step (batch building, zero_grad, the progress bar and the rest of the "
+                  f"loop): on equal arithmetic that alone predicts a ratio of "
+                  f"{(result['phases'][names[0]]['step_ms'] + extra) / result['phases'][names[0]]['step_ms']:.3f}x. "
+                  f"The arithmetic phases differ by {sum(hf_ms[ph] - lab_ms[ph] for ph in arithmetic):+.1f} ms; "
+                  "both loops call the same model, fused AdamW and clipping on the same batches, so that difference "
+                  "measures the machine (other processes), not the loops, and so does the distance between the "
+                  "predicted and the measured ratio."]
+    step_ms = result["phases"][names[0]]["step_ms"]
+    lines += ["", "## What each candidate change bought (ms per step, each measured on its own)", "",
+              "Variants interleaved call by call on the real model, gradients and batches (benchmarks/step_costs.py)"
+              f"; share of lab.train's step of {step_ms:.0f} ms above.", "",
+              "| change | variant | ms per step | share of a step | in lab.train | note |",
+              "|---|---|---:|---:|---|---|"]
+    for i, c in enumerate(result["candidates"]):
+        first = i == 0 or result["candidates"][i - 1]["change"] != c["change"]     # name and note once per change
+        lines.append(f"| {c['change'] if first else ''} | {c['variant']} | {c['ms_per_step']:.3g} | "
+                     f"{100 * c['ms_per_step'] / step_ms:.2f}% | {'yes' if c['in lab.train'] else 'no'} | "
+                     f"{c['note'] if first else ''} |")
+    bought = []
+    for change in dict.fromkeys(c["change"] for c in result["candidates"]):
+        variants = [c for c in result["candidates"] if c["change"] == change]
+        before = [c["ms_per_step"] for c in variants if c["before"]]
+        now = [c["ms_per_step"] for c in variants if c["in lab.train"]]
+        if before and now:
+            bought.append(f"{change} {before[0] - now[0]:.3g} ms ({100 * (before[0] - now[0]) / step_ms:.2g}%)")
+    lines += ["", "What the changes bought, per step: " + "; ".join(bought) + ". The rest of the table: measured, "
+              "and not taken (no gain, or not worth what it costs)."]
+    if result["compile"]:
+        c = result["compile"]
+        eager, comp = c["eager"], c["torch.compile(dynamic=True)"]
+        saved = eager["median_later_step_ms"] - comp["median_later_step_ms"]
+        verdict = (f"not taken: once compiled a step is no faster ({saved:+.0f} ms)" if saved <= 0 else
+                   f"it would repay its compile time after {(comp['total_s'] - eager['total_s']) * 1000 / saved:.0f} "
+                   f"steps at {saved:.0f} ms a step")
+        lines += ["", f"torch.compile, {c['steps']} steps: eager {eager['total_s']:.1f} s (median step "
+                      f"{eager['median_later_step_ms']:.0f} ms), compiled {comp['total_s']:.1f} s, of which the first "
+                      f"two steps (compiling) {comp['first_two_s']:.1f} s, then a median step of "
+                      f"{comp['median_later_step_ms']:.0f} ms: {verdict}."]
+    else:
+        lines += ["", "torch.compile: not measured in this run (`--compile`)."]
+    return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> None:
@@ -173,12 +213,14 @@ def main(argv=None) -> None:
     ap.add_argument("--profile", default="cpu")
     ap.add_argument("--train-size", type=int, default=2000)
     ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=3, help="timed runs of every row, interleaved")
+    ap.add_argument("--compile", action="store_true", help="also time torch.compile against eager (minutes)")
     ap.add_argument("--out", type=Path, default=RESULTS / "train_throughput.json")
     args = ap.parse_args(argv)
     profile = get_profile(args.profile)
     if profile.name != "smoke":
         profile = profile.but(train_size=args.train_size, epochs=args.epochs)
-    result = run(profile)
+    result = run(profile, args.repeats, args.compile)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     args.out.with_suffix(".md").write_text(markdown(result))
