@@ -29,7 +29,6 @@ import random
 import shutil
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -292,16 +291,6 @@ def short_profile(profile):
     return profile.but(train_size=6 * profile.batch_size, eval_size=2 * profile.batch_size, epochs=2)
 
 
-def _python(code: str, *args: str, **kwargs) -> subprocess.Popen:
-    """A fresh interpreter that imports this checkout's lab, whether or not it is installed, and that dies with
-    this process (a killed kernel must not leave a trainer running)."""
-    from lab import paths
-    path = os.pathsep.join([str(paths.package_parent()), os.environ.get("PYTHONPATH", "")])
-    code = f"from lab import scratch; scratch.die_with_parent({os.getpid()})\n{code}"
-    return subprocess.Popen([sys.executable, "-c", code, *args], env={**os.environ, "PYTHONPATH": path},
-                            text=True, **kwargs)
-
-
 def _fresh_run(profile, device=None, **train_kwargs):
     from lab import data, models, train
     model, tokenizer = models.load(profile.model, seed=profile.seed)
@@ -320,7 +309,7 @@ def reload_check(model, tokenizer, profile, folder) -> dict:
     model.eval()
     with torch.no_grad():
         here = model(**{k: batch[k].to(model.device) for k in ("input_ids", "attention_mask")}).logits.cpu()
-    child = _python(RELOAD_CHILD, str(folder / "reload"), str(folder / "batch.safetensors"),
+    child = scratch.python(RELOAD_CHILD, str(folder / "reload"), str(folder / "batch.safetensors"),
                     str(model.device), str(folder / "logits.safetensors"))
     if child.wait() != 0:
         raise RuntimeError(f"the reload process failed with exit code {child.returncode}")
@@ -354,7 +343,7 @@ def resume_check(profile, folder, reference: str, every: int = 4, stall_at: int 
     folder = Path(folder)
     spec = json.dumps({"profile": profile.to_dict(), "folder": str(folder), "every": every, "stall_at": stall_at,
                        "deterministic": torch.are_deterministic_algorithms_enabled()})
-    child = _python(CRASH_CHILD, spec, stdout=subprocess.PIPE)
+    child = scratch.python(CRASH_CHILD, spec, stdout=subprocess.PIPE)
     lines = []
     for line in child.stdout:
         lines.append(line.rstrip())

@@ -10,8 +10,8 @@ share a folder used to do exactly that). Scratch folders in the shared temp fold
 Jupyter connection file in one holds the kernel's HMAC key); each new one first removes this user's scratch
 folders whose owner died, so a kill leaves nothing that the next run does not clean.
 
-`die_with_parent()` is for helper processes (the crash test's trainer, the reload check): they end when the
-process that started them ends, instead of running on after a kill.
+`python(code)` starts a helper process (the crash test's trainer, the reload checks) that imports this lab and
+ends when the process that started it ends (`die_with_parent`), instead of running on after a kill.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ import secrets
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -192,3 +193,13 @@ def die_with_parent(parent_pid: int) -> None:
             time.sleep(0.5)
         os._exit(1)
     threading.Thread(target=watch, daemon=True).start()
+
+
+def python(code: str, *args: str, **kwargs) -> subprocess.Popen:
+    """A fresh interpreter running `code` that imports this lab (the checkout's, whether or not it is installed)
+    and dies with this process: a killed kernel must not leave a trainer running."""
+    from lab import paths
+    path = os.pathsep.join([str(paths.package_parent()), os.environ.get("PYTHONPATH", "")])
+    code = f"from lab import scratch; scratch.die_with_parent({os.getpid()})\n{code}"
+    return subprocess.Popen([sys.executable, "-c", code, *args], env={**os.environ, "PYTHONPATH": path},
+                            text=True, **kwargs)

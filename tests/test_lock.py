@@ -138,8 +138,8 @@ def test_the_next_run_clears_the_scratch_folder_of_a_killed_one(tmp_path):
 
 
 PARENT = """
-from lab import checkpoint
-child = checkpoint._python("import time; time.sleep(120)")
+from lab import scratch
+child = scratch.python("import time; time.sleep(120)")
 print(child.pid, flush=True)
 import time; time.sleep(120)
 """
