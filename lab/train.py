@@ -297,14 +297,20 @@ def checkpoint_every(profile) -> int:
 def finetuned(profile, *, device=None):
     """(model, tokenizer) fine-tuned with the profile. Trained once, then reloaded from the checkpoint in
     run_dir(profile) (its SHA-256 fingerprint checked); an interrupted run resumes; a changed profile retrains."""
-    model, tokenizer = models.load(profile.model, seed=profile.seed)
+    return trained(lambda: models.load(profile.model, seed=profile.seed), profile, run_dir(profile), device=device)
+
+
+def trained(build, profile, folder, *, device=None):
+    """(model, tokenizer) from `build()`, trained with `profile` into `folder` once: a finished run there is reloaded,
+    an interrupted one resumed, one made with another config trained afresh. Week 2's LoRA run reuses this."""
+    model, tokenizer = build()
     splits = data.load_splits(profile)
-    kwargs = dict(device=device, checkpoint_dir=run_dir(profile), checkpoint_every=checkpoint_every(profile))
+    kwargs = dict(device=device, checkpoint_dir=folder, checkpoint_every=checkpoint_every(profile))
     try:
         train(model, tokenizer, splits, profile, resume=True, **kwargs)
     except checkpoint.Mismatch as e:
         print(f"[lab] {e}\n[lab] the stored run does not match this profile: training afresh")
-        model, tokenizer = models.load(profile.model, seed=profile.seed)
+        model, tokenizer = build()
         train(model, tokenizer, splits, profile, resume=False, **kwargs)
     model.eval()
     return model, tokenizer
