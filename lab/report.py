@@ -16,6 +16,8 @@ def markdown_table(rows, floatfmt: str = ".3g", index: bool = False, columns: li
     """Rows (list of dicts or a DataFrame) as a pipe table. A `|` inside a header or a cell would end the cell
     early and shift every column after it, so it is escaped; `columns` picks and orders columns."""
     df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
+    if df.empty:
+        return "*(none)*"        # an empty pipe table would render as nothing at all
     if columns is not None:
         df = df[[c for c in columns if c in df.columns]]
     escape = lambda v: v.replace("|", "\\|") if isinstance(v, str) else v    # noqa: E731
@@ -37,6 +39,13 @@ def transposed(rows: list[dict], key: str) -> list[dict]:
     (one per machine, say) turned on its side so it reads in a page's width."""
     fields = [f for f in dict.fromkeys(f for row in rows for f in row) if f != key]
     return [{"": f, **{str(row.get(key)): row.get(f) for row in rows}} for f in fields]
+
+
+def code_list(names, empty: str = "nothing"):
+    """Names as inline code for prose, `query`, `value`: Markdown, since an inline value that is a plain string
+    is escaped (its backticks would show)."""
+    from IPython.display import Markdown
+    return Markdown(", ".join(f"`{n}`" for n in names) or empty)
 
 
 def fmt(x: float, digits: int = 2) -> str:
