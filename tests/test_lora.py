@@ -133,3 +133,16 @@ def test_a_changed_lora_setting_is_part_of_the_training_config():
     a = lora.train_profile(SMOKE, lora.SETTINGS["smoke"])
     b = lora.train_profile(SMOKE, replace(lora.SETTINGS["smoke"], r=8))
     assert a.lr == lora.SETTINGS["smoke"].lr and a.to_dict() != b.to_dict()
+
+
+def test_week_3_reuses_week_2s_lora_run_instead_of_retraining(tmp_path, monkeypatch, capsys):
+    from lab import lora_runs
+    monkeypatch.setenv("LAB_RUNS", str(tmp_path))
+    rec = lora_runs.record(SMOKE)
+    assert rec["reload"]["pass"] and rec["trap"]["pass"]
+    trained_weights = checkpoint.fingerprint(checkpoint.weights(lora.load(lora_runs.run_dir(SMOKE) / "adapter",
+                                                                          seed=0).merge_and_unload()))
+    capsys.readouterr()
+    model, _ = lora_runs.adapted(SMOKE)
+    assert "reloaded the finished run" in capsys.readouterr().out
+    assert checkpoint.fingerprint(checkpoint.weights(model.merge_and_unload())) == trained_weights
