@@ -118,10 +118,11 @@ def load_base(source: str, num_labels: int = 2, seed: int = 0):
     from transformers.utils import logging as hf_logging
     key = source if source in models.REGISTRY else None
     path = base_source(key) if key else source
+    overrides = models.get(key).config if key and models.get(key).source != "config" else {}   # minilm-l3's layers
     hf_logging.set_verbosity_error()      # the load report lists the new head as missing: expected, and returned
     torch.manual_seed(seed)
     model, info = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels,
-                                                                     output_loading_info=True)
+                                                                     output_loading_info=True, **overrides)
     if key:
         model.config.lab_model_key = key
     return model, sorted(info["missing_keys"])

