@@ -127,29 +127,37 @@ def batching(profile) -> dict:
     return {"group_by_length": profile.extra.get("group_by_length", True), "pool": profile.extra.get("pool", 8)}
 
 
+def data_digest(enc: data.Encoded) -> str:
+    """SHA-256 of the exact token ids and labels: equal iff the encoded data is."""
+    return hashlib.sha256(repr((enc.input_ids, enc.labels)).encode()).hexdigest()
+
+
 def run_config(profile, enc: data.Encoded, precision: str) -> dict:
     """What a resumed run must share with the run it continues: the profile, the batching, the exact data."""
-    digest = hashlib.sha256(repr((enc.input_ids, enc.labels)).encode()).hexdigest()
     return {**profile.to_dict(), **batching(profile), "precision": precision,
-            "train_examples": len(enc), "train_data_sha256": digest}
+            "train_examples": len(enc), "train_data_sha256": data_digest(enc)}
 
 
 def train(model, tokenizer, splits, profile, *, device=None, checkpoint_dir=None, checkpoint_every=None,
-          resume=False, progress=True) -> dict:
+          resume=False, progress=True, loss_fn=None) -> dict:
     """Fine-tune `model` in place on splits.train; evaluate on splits.validation after each epoch.
 
     checkpoint_dir: where 'step-NNNNNN' checkpoints go: every `checkpoint_every` optimizer steps, at each epoch's
     end, on Ctrl-C, and when done. resume=True continues from the newest one there (a finished run just reloads).
     Returns the history: per-step loss and lr, per-epoch validation metrics, time and throughput.
     One run at a time per checkpoint_dir: a second one waits for the first (lab.lock), saying which process it is.
+    loss_fn(model, batch, idx) replaces the model's own cross-entropy; idx are the batch's example indices into
+    splits.train, so a loss can look up per-example targets (week 5's cached teacher logits, lab.distill).
     """
+    args = (model, tokenizer, splits, profile, device)
     if not checkpoint_dir:
-        return _train(model, tokenizer, splits, profile, device, None, checkpoint_every, resume, progress)
+        return _train(*args, None, checkpoint_every, resume, progress, loss_fn)
     with lock.hold(checkpoint_dir, "training"):
-        return _train(model, tokenizer, splits, profile, device, checkpoint_dir, checkpoint_every, resume, progress)
+        return _train(*args, checkpoint_dir, checkpoint_every, resume, progress, loss_fn)
 
 
-def _train(model, tokenizer, splits, profile, device, checkpoint_dir, checkpoint_every, resume, progress) -> dict:
+def _train(model, tokenizer, splits, profile, device, checkpoint_dir, checkpoint_every, resume, progress,
+           loss_fn) -> dict:
     device = torch.device(device or default_device())
     seed_everything(profile.seed)
     enc = data.encode(tokenizer, splits.train, profile.max_length)
@@ -205,7 +213,7 @@ def _train(model, tokenizer, splits, profile, device, checkpoint_dir, checkpoint
                 t0 = time.perf_counter()
                 lr = scheduler.get_last_lr()[0]     # the rate this step uses
                 batch = data.collate(enc, order[b])
-                loss = _step(model, batch, device, optimizer, scheduler, scaler, profile.grad_clip)
+                loss = _step(model, batch, device, optimizer, scheduler, scaler, profile.grad_clip, loss_fn, order[b])
                 dt = time.perf_counter() - t0        # batching included; loss.item() in _step waited for the GPU
                 clock = history["clock"]
                 clock["train_s"] += dt
@@ -243,10 +251,10 @@ def _train(model, tokenizer, splits, profile, device, checkpoint_dir, checkpoint
     return history
 
 
-def _step(model, batch, device, optimizer, scheduler, scaler, grad_clip) -> float:
+def _step(model, batch, device, optimizer, scheduler, scaler, grad_clip, loss_fn=None, idx=None) -> float:
     batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
     with _autocast(device):
-        loss = model(**batch).loss
+        loss = loss_fn(model, batch, idx) if loss_fn else model(**batch).loss
     scaler.scale(loss).backward()         # a no-op scale unless fp16
     scaler.unscale_(optimizer)            # clip the true gradients, not the scaled ones
     torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)

@@ -1,0 +1,98 @@
+"""Knowledge distillation: a small student learns from a fine-tuned teacher's softened predictions.
+
+    teacher_logits = distill.teacher_logits(profile)                 # week 1's model, run once over train, cached
+    loss_fn = distill.loss_fn(teacher_logits, distill.Settings(temperature=2.0, alpha=0.5))
+    train.train(student, tokenizer, splits, profile, loss_fn=loss_fn)   # week 1's loop, this loss
+
+The loss (Hinton et al., 2015) mixes two targets:
+
+    alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T))  +  (1 - alpha) * cross-entropy(student, label)
+
+A temperature T > 1 softens both distributions, so the student also learns how sure the teacher was and what it
+found second most likely, not just its answer; T^2 keeps the soft term's gradients the same size as T changes
+(they shrink as 1/T^2 otherwise). alpha = 0 is training on labels only, the baseline the student must beat.
+
+The student is `minilm-l3` (lab.models): MiniLM's embeddings and its first 3 of 6 layers, initialised from the
+pretrained checkpoint (not from the fine-tuned teacher), with a new classifier head.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from lab import checkpoint, data, scratch, train
+
+STUDENT = "minilm-l3"
+LOGITS_FILE = "teacher-logits.safetensors"
+
+
+@dataclass(frozen=True)
+class Settings:
+    temperature: float     # T: 1 = the teacher's own probabilities; higher = softer
+    alpha: float           # weight of the teacher's soft targets; 1 - alpha on the labels
+
+    def __post_init__(self):
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature!r} (1 = no softening; 2 to 4 is usual)")
+        if not 0 <= self.alpha <= 1:
+            raise ValueError(f"alpha must be within [0, 1], got {self.alpha!r} (0 = labels only, 1 = teacher only)")
+
+
+def loss(student: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor, settings: Settings) -> torch.Tensor:
+    """The distillation loss on logits (batch, classes) and labels (batch,), averaged over the batch."""
+    t = settings.temperature
+    soft = F.kl_div(F.log_softmax(student / t, -1), F.log_softmax(teacher / t, -1), reduction="batchmean",
+                    log_target=True) * t * t
+    hard = F.cross_entropy(student, labels)
+    return settings.alpha * soft + (1 - settings.alpha) * hard
+
+
+def loss_fn(teacher_logits: torch.Tensor, settings: Settings):
+    """For lab.train(loss_fn=...): looks up the batch's teacher logits by example index."""
+    def compute(model, batch, idx):
+        student = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        return loss(student.float(), teacher_logits[idx].to(student.device), batch["labels"], settings)
+    return compute
+
+
+def train_profile(profile, settings: Settings):
+    """The profile the student trains with, the settings in `extra` so that a checkpoint's config carries them."""
+    return profile.but(model=STUDENT, extra={**profile.extra, "distill": asdict(settings)})
+
+
+# ---------------------------------------------------------------- the teacher, run once
+
+def teacher_logits(profile, folder=None, *, device=None) -> torch.Tensor:
+    """Week 1's fine-tuned model's logits (n_train, classes) on the profile's training split, in split order.
+    Cached in `folder` (default: beside week 1's run) with the teacher's weight fingerprint and the data's hash;
+    recomputed when either differs, so a retrained teacher never feeds stale targets."""
+    teacher, tokenizer = train.finetuned(profile, device=device)
+    enc = data.encode(tokenizer, data.load_splits(profile).train, profile.max_length)
+    folder = Path(folder) if folder else train.run_dir(profile).with_name(train.run_dir(profile).name + "-teacher")
+    return cached_logits(teacher, enc, folder, device=device)
+
+
+def cached_logits(teacher, enc: data.Encoded, folder: Path, *, device=None) -> torch.Tensor:
+    """The teacher's logits on `enc`, from folder's cache when it was made by these weights on this data."""
+    key = {"teacher": checkpoint.fingerprint(checkpoint.weights(teacher)),
+           "data": train.data_digest(enc)}
+    file = folder / LOGITS_FILE
+    if file.is_file():
+        try:
+            from safetensors import safe_open
+            with safe_open(str(file), "pt") as f:
+                if f.metadata() == key:
+                    return load_file(file)["logits"]
+        except (SafetensorError, OSError, KeyError) as e:
+            print(f"[lab] {file}: unreadable ({e}); computing the teacher's logits again")
+    logits = train.evaluate(teacher, enc, device=device, logits=True)["logits"]
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / scratch.owned_name(LOGITS_FILE)
+    save_file({"logits": logits.contiguous()}, tmp, metadata=key)
+    tmp.replace(file)           # atomic: a reader sees the old file or the new one
+    return logits
