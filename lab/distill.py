@@ -12,8 +12,8 @@ A temperature T > 1 softens both distributions, so the student also learns how s
 found second most likely, not just its answer; T^2 keeps the soft term's gradients the same size as T changes
 (they shrink as 1/T^2 otherwise). alpha = 0 is training on labels only, the baseline the student must beat.
 
-The student is `minilm-l3` (lab.models): MiniLM's embeddings and its first 3 of 6 layers, initialised from the
-pretrained checkpoint (not from the fine-tuned teacher), with a new classifier head.
+The cpu profile's student is `minilm-l2` (lab.models): MiniLM's embeddings and its first 2 of 6 layers, initialised
+from the pretrained checkpoint (not from the fine-tuned teacher), with a new classifier head.
 """
 from __future__ import annotations
 
@@ -27,7 +27,9 @@ from safetensors.torch import load_file, save_file
 
 from lab import checkpoint, data, scratch, train
 
-STUDENT = "minilm-l3"
+# The student per profile. smoke: tiny-bert (random, seconds). cpu and gpu: MiniLM cut to 2 layers; it need not share
+# the teacher's tokenizer, since teacher logits are looked up per example, not per token.
+STUDENTS = {"smoke": "tiny-bert", "cpu": "minilm-l2", "gpu": "minilm-l2"}
 LOGITS_FILE = "teacher-logits.safetensors"
 
 
@@ -60,9 +62,17 @@ def loss_fn(teacher_logits: torch.Tensor, settings: Settings):
     return compute
 
 
+def student_key(profile) -> str:
+    try:
+        return STUDENTS[profile.name]
+    except KeyError:
+        raise ValueError(f"no distillation student for profile {profile.name!r}; "
+                         f"known: {', '.join(STUDENTS)}") from None
+
+
 def train_profile(profile, settings: Settings):
     """The profile the student trains with, the settings in `extra` so that a checkpoint's config carries them."""
-    return profile.but(model=STUDENT, extra={**profile.extra, "distill": asdict(settings)})
+    return profile.but(model=student_key(profile), extra={**profile.extra, "distill": asdict(settings)})
 
 
 # ---------------------------------------------------------------- the teacher, run once

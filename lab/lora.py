@@ -118,7 +118,7 @@ def load_base(source: str, num_labels: int = 2, seed: int = 0):
     from transformers.utils import logging as hf_logging
     key = source if source in models.REGISTRY else None
     path = base_source(key) if key else source
-    overrides = models.get(key).config if key and models.get(key).source != "config" else {}   # minilm-l3's layers
+    overrides = models.get(key).config if key and models.get(key).source != "config" else {}   # minilm-l2's layers
     hf_logging.set_verbosity_error()      # the load report lists the new head as missing: expected, and returned
     torch.manual_seed(seed)
     model, info = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels,
@@ -173,7 +173,8 @@ def read_meta(folder) -> dict:
     if not file.is_file():
         if pickled:
             raise checkpoint.CheckpointError(f"{pickled[0]}: a pickled adapter. lab never unpickles (a pickle can "
-                                             f"run code); re-save it with peft's save_pretrained(safe_serialization=True)")
+                                             f"run code); re-save it with peft's "
+                                             f"save_pretrained(safe_serialization=True)")
         raise checkpoint.CheckpointError(f"{file}: missing; is {folder} an adapter folder written by lab.lora.save?")
     try:
         meta = json.loads(meta_file.read_text())

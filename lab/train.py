@@ -308,12 +308,12 @@ def finetuned(profile, *, device=None):
     return trained(lambda: models.load(profile.model, seed=profile.seed), profile, run_dir(profile), device=device)
 
 
-def trained(build, profile, folder, *, device=None):
+def trained(build, profile, folder, *, device=None, loss_fn=None):
     """(model, tokenizer) from `build()`, trained with `profile` into `folder` once: a finished run there is reloaded,
-    an interrupted one resumed, one made with another config trained afresh. Week 2's LoRA run reuses this."""
+    an interrupted one resumed, one made with another config trained afresh. Weeks 2 and 5 reuse this."""
     model, tokenizer = build()
     splits = data.load_splits(profile)
-    kwargs = dict(device=device, checkpoint_dir=folder, checkpoint_every=checkpoint_every(profile))
+    kwargs = dict(device=device, checkpoint_dir=folder, checkpoint_every=checkpoint_every(profile), loss_fn=loss_fn)
     try:
         train(model, tokenizer, splits, profile, resume=True, **kwargs)
     except checkpoint.Mismatch as e:
