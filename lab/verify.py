@@ -14,7 +14,9 @@ others still run: the scorecard matters most exactly when a model breaks somethi
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
+import re
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -329,7 +331,8 @@ def run_check(name: str, subject: Subject) -> Check:
         result = FUNCTIONS[name](subject)
     except Exception as e:  # any failure of the model under test is a finding, not a crash of the scorecard
         where = traceback.extract_tb(e.__traceback__)[-1]
-        first = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
+        text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip()      # the ONNX exporter colours its messages
+        first = text.splitlines()[0][:300] if text else ""
         result = Check(name, "fail", f"crashed: {type(e).__name__}: {first}",
                        {"error": type(e).__name__, "where": f"{Path(where.filename).name}:{where.name}"})
     result.seconds = round(time.perf_counter() - start, 2)
@@ -373,7 +376,6 @@ def page_records(profile) -> list[dict]:
 
 def identity(model: str) -> str:
     """A folder's config.json and weight files, hashed: a record of a folder goes stale when they change."""
-    import hashlib
     folder = Path(model)
     if not folder.is_dir():
         return ""
@@ -385,7 +387,6 @@ def identity(model: str) -> str:
 
 def record_name(model: str) -> str:
     """'verify/<model>': a registry key as it is; a hub id with '--' for '/'; a folder by its name and a hash."""
-    import hashlib, re
     if model in models.REGISTRY:
         slug = model
     elif Path(model).is_dir():
