@@ -125,11 +125,12 @@ class Subject:
     def tokenizer(self):
         if "tokenizer" not in self.cache:
             from transformers import AutoTokenizer
-            has_own = self.kind != "key" and not (self.kind == "folder" and not any(
+            own = self.kind == "hub" or (self.kind == "folder" and any(
                 (Path(self.model) / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json", "vocab.txt")))
-            # a folder without a tokenizer gets the packaged MiniLM one (BERT WordPiece), as the stand-ins do
-            self.cache["tokenizer"] = (AutoTokenizer.from_pretrained(self.model) if has_own else
-                                       models.load_tokenizer(self.model if self.kind == "key" else "tiny-bert"))
+            if own:
+                self.cache["tokenizer"] = AutoTokenizer.from_pretrained(self.model)
+            else:   # a folder without a tokenizer gets the packaged MiniLM one (BERT WordPiece), as stand-ins do
+                self.cache["tokenizer"] = models.load_tokenizer(self.model if self.kind == "key" else "tiny-bert")
         return self.cache["tokenizer"]
 
     def run(self, seed: int | None = None):
@@ -221,12 +222,13 @@ def check_budget(s: Subject) -> Check:
                "measured_s_per_padded_token": here["measured_s_per_padded_token"],
                "t4_s_estimate": t4_s, "t4_tflops_assumed": t4_rate / 1e12, "budget_s": budget.BUDGET_S}
     status = "pass" if t4_s <= budget.BUDGET_S else "fail"
-    return Check("budget", status, f"T4 about {_duration(t4_s)} (estimate at an assumed {t4_rate / 1e12:.0f} "
+    return Check("budget", status, f"T4 about {duration(t4_s)} (estimate at an assumed {t4_rate / 1e12:.0f} "
                  f"TFLOP/s) {'within' if status == 'pass' else 'over'} the {budget.BUDGET_S / 60:.0f}-min budget; "
-                 f"here {_duration(here['projected_total_s'])} ({history['device']}, measured step time)", numbers)
+                 f"here {duration(here['projected_total_s'])} ({history['device']}, measured step time)", numbers)
 
 
-def _duration(s: float) -> str:
+def duration(s: float) -> str:
+    """Seconds for prose: minutes from one minute up."""
     return f"{s / 60:.1f} min" if s >= 60 else f"{s:.2g} s"
 
 
@@ -390,7 +392,8 @@ def record_name(model: str) -> str:
     if model in models.REGISTRY:
         slug = model
     elif Path(model).is_dir():
-        slug = f"folder-{Path(model).resolve().name}-{hashlib.sha256(str(Path(model).resolve()).encode()).hexdigest()[:8]}"
+        where = Path(model).resolve()
+        slug = f"folder-{where.name}-{hashlib.sha256(str(where).encode()).hexdigest()[:8]}"
     else:
         slug = model.replace("/", "--")
     return "verify/" + re.sub(r"[^a-z0-9_\-.]+", "-", slug.lower()).strip("-.")
