@@ -212,10 +212,11 @@ def check_budget(s: Subject) -> Check:
     full = data.split(data.load_rotten_tomatoes(), seed=COURSE.split_seed)
     lengths = data.encode(tok, full.train, COURSE.max_length).lengths()
     here = budget.project(history, COURSE, lengths, len(full.validation), gpu_name=train._gpu_name(history["device"]))
-    # T4: 6 N tokens for training, 2 N tokens per evaluation pass (at the training split's padded tokens per example)
+    # T4: 6 N tokens for training, 2 N tokens for evaluation (each epoch, at training's padded tokens per example)
     n = history["n_params_non_embedding"]
     wl = here["workload"]
-    eval_tokens = wl["padded_tokens"] / wl["epochs"] / wl["examples"] * len(full.validation) * wl["epochs"]
+    per_example = wl["padded_tokens"] / (wl["epochs"] * wl["examples"])
+    eval_tokens = per_example * len(full.validation) * wl["epochs"]
     t4_rate = budget.peak_tflops("T4") * T4_SHARE_OF_PEAK * 1e12           # FLOP/s, assumed
     t4_s = (budget.training_flops(n, wl["padded_tokens"]) + 2.0 * n * eval_tokens) / t4_rate
     numbers = {"workload": wl, "here_s": here["projected_total_s"], "here_device": history["device"],
