@@ -71,6 +71,26 @@ def test_a_model_that_cannot_be_exported_fails_the_onnx_check(tmp_path):
     assert "\x1b" not in check.reason          # the exporter's colours are stripped from the one-line reason
 
 
+def test_a_checkpoint_that_transformers_cannot_build_fails_the_loads_check_naming_the_error(tmp_path):
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"model_type": "no-such-architecture"}')
+    check = verify.run_check("loads", verify.Subject(str(folder), SMOKE, tmp_path))
+    assert check.status == "fail"
+    assert check.reason.startswith("crashed: ") and "no-such-architecture" in check.reason
+
+
+def test_state_the_checkpoint_does_not_carry_fails_the_checkpoint_check(tmp_path):
+    subject = verify.Subject("tiny-bert", SMOKE, tmp_path)
+    model, history = subject.run()
+    # a buffer left out of the state_dict (persistent=False) that shifts the logits: the reload never sees it
+    model.classifier.register_buffer("shift", torch.full((2,), 0.5), persistent=False)
+    model.classifier.register_forward_hook(lambda m, i, out: out + m.shift)
+    subject.cache["trained"] = (model, history)
+    check = verify.run_check("checkpoint", subject)
+    assert check.status == "fail" and "logits differ by up to 0.5" in check.reason
+
+
 def test_an_unknown_licence_is_a_warning_a_non_commercial_one_fails_an_open_one_passes(tmp_path):
     folder = lora.pretrained_folder("tiny-bert", tmp_path / "bert")
     assert verify.run_check("licence", verify.Subject(str(folder), SMOKE, tmp_path)).status == "warn"
