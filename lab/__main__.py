@@ -6,6 +6,7 @@
     check    fail, naming the page, when a frozen page is stale (hash != md5 of its source) or lacks a figure
     status   list the measurement records with their provenance, and mark the stale ones
     profile  show the profile that would be used here, and why
+    verify   the teachability scorecard of a model: eight checks, a Markdown table, JSON with --json
 """
 from __future__ import annotations
 
@@ -157,6 +158,28 @@ def cmd_profile(args) -> int:
     return 0
 
 
+def cmd_verify(args) -> int:
+    """Bad usage (an unknown model or check, a hub id offline) raises ValueError: main prints it, exit 2."""
+    import json
+    from lab import verify, verify_report
+    from lab.config import get_profile
+    only = verify.parse_only(args.only)
+    kind = verify.resolve(args.model)
+    profile = get_profile(args.profile)
+    print(f"[verify] {args.model} ({kind}) on profile {profile.name!r}: {', '.join(only)}", flush=True)
+    record = verify.measure(args.model, profile, only)
+    card = record["result"]
+    print("\n" + verify_report.markdown(card))
+    print(f"\n{len(card['checks'])} checks in {record['wall_s']:.0f} s; record: {verify.record_name(args.model)}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(record, indent=2) + "\n")
+        print(f"JSON: {args.json}")
+    failed = verify.failed(card)
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m lab", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -170,10 +193,15 @@ def main(argv=None) -> int:
     s = sub.add_parser("status", help="list measurement records and mark stale ones")
     s.add_argument("--dir", help="records folder (default: course/measurements)")
     sub.add_parser("profile", help="show the profile used here")
+    v = sub.add_parser("verify", help="the teachability scorecard of a model (registry key, hub id or folder)")
+    v.add_argument("model", help="a registry key (e.g. minilm), a hub id (owner/name, online) or a checkpoint folder")
+    v.add_argument("--profile", help="smoke, cpu or gpu (default: LAB_PROFILE, else from the hardware)")
+    v.add_argument("--only", help="comma-separated checks to run (default: all eight; an unknown name lists them)")
+    v.add_argument("--json", help="also write the scorecard record (checks, numbers, provenance) to this file")
     args = ap.parse_args(argv)
     try:
         return {"course": cmd_course, "render": cmd_render, "check": cmd_check,
-                "status": cmd_status, "profile": cmd_profile}[args.cmd](args)
+                "status": cmd_status, "profile": cmd_profile, "verify": cmd_verify}[args.cmd](args)
     except ValueError as e:    # bad input (an unknown profile, say): the message already says what to do
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -123,8 +123,8 @@ def load_base(source: str, num_labels: int = 2, seed: int = 0):
     torch.manual_seed(seed)
     model, info = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels,
                                                                      output_loading_info=True, **overrides)
-    if key:
-        model.config.lab_model_key = key
+    # what a checkpoint or adapter names to rebuild it: the key, else the folder's own (lab wrote it), else the folder
+    model.config.lab_model_key = key or getattr(model.config, "lab_model_key", None) or source
     return model, sorted(info["missing_keys"])
 
 

@@ -140,11 +140,14 @@ def load_model(key: str, num_labels: int = 2, seed: int = 0):
     so `seed` fixes its init (and the whole model's, for random-init candidates)."""
     from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
-    c = get(key)
+    # A local checkpoint folder or a hub id outside the registry (what `lab verify` checks) loads as it is.
+    c = None if key not in REGISTRY and (Path(key).is_dir() or "/" in key) else get(key)
     torch.manual_seed(seed)
     # transformers 5 prints a load report naming the new classifier head as MISSING: expected here, so quiet it.
     hf_logging.set_verbosity_error()
-    if c.source == "config":
+    if c is None:
+        model = AutoModelForSequenceClassification.from_pretrained(key, num_labels=num_labels)
+    elif c.source == "config":
         model = AutoModelForSequenceClassification.from_config(build_config(key, num_labels))
     else:
         model = AutoModelForSequenceClassification.from_pretrained(pretrained_source(key), num_labels=num_labels,
