@@ -128,7 +128,7 @@ def cmd_status(args) -> int:
     if stale["key"].isin(here).any():
         print(f"  {', '.join(sorted(here))} is this machine: re-render the pages that measure them "
               "(`python -m lab render PAGE.qmd`, or `make course`); a stale or unreadable record is re-measured. "
-              "LAB_REMEASURE=1 re-measures every record, fresh ones too.")
+              "LAB_REMEASURE=1 re-measures every record once per run, fresh ones too.")
     elsewhere = sorted(set(stale["key"]) - here)
     if elsewhere:
         print(f"  {', '.join(elsewhere)}: other hardware (this machine is {', '.join(sorted(here))}); only a "

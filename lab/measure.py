@@ -8,7 +8,7 @@ A record is one JSON file, `<records dir>/<name>/<hardware key>.json`, so the sa
 CPU and on a T4 lives side by side and a page can show both, each labelled. It is stale when the config differs
 or when the code that produced it changed: the fingerprint is a SHA-256 over the source of the measuring
 function's module and every `lab` module it imports, transitively. A stale or missing record is re-measured;
-`LAB_REMEASURE=1` re-measures everything. A record that cannot be read (truncated, not JSON, not a record) is
+`LAB_REMEASURE=1` re-measures every record once per run (see remeasure_since). A record that cannot be read (truncated, not JSON, not a record) is
 reported with its path and re-measured. Writes are atomic (temp file + rename), so a kill mid-write leaves the
 previous record intact; a measurement holds its records folder's lock (lab.lock), so two processes never measure
 into one folder at once, and the second one then finds the first one's record.
@@ -201,6 +201,20 @@ def staleness(record: dict, config: dict | None = None, code: dict | None = None
     return why
 
 
+# LAB_REMEASURE=1 re-measures each record once per run, not once per call: week 6 reads weeks 2-5's records, and
+# must not train them all again. A run starts when lab is first imported; the page kernels of `lab course` inherit
+# the parent's start through this variable, so a record measured by an earlier page of the same run is kept.
+os.environ.setdefault("LAB_REMEASURE_SINCE", repr(time.time()))
+
+
+def remeasure_since() -> float:
+    """Under LAB_REMEASURE=1, records written before this time (seconds since the epoch) are re-measured."""
+    try:
+        return float(os.environ["LAB_REMEASURE_SINCE"])
+    except (KeyError, ValueError):
+        return float("inf")
+
+
 def measured(name: str, fn: Callable[..., dict], *, profile=None, device: str = "cpu", **config) -> dict:
     """fn(**config) -> plain-JSON dict, or the stored record of an earlier identical run on this hardware.
 
@@ -216,22 +230,22 @@ def measured(name: str, fn: Callable[..., dict], *, profile=None, device: str = 
     code = code_of(fn)
     # Read, measure and write under the folder's lock: a second process waits, then finds this one's record.
     with lock.hold(records_dir(profile_name), f"measuring {name}"):
-        if os.environ.get("LAB_REMEASURE") == "1":
+        remeasure = os.environ.get("LAB_REMEASURE") == "1"
+        try:
+            stored = read(path)
+        except Unreadable as e:
+            note(f"[lab] {name}: the stored record {e}; re-measuring, and the new record replaces it")
+            stored = None
+        if stored is None:
+            note(f"[lab] {name}: measuring on {env.device_label(prov)}")
+        elif remeasure and path.stat().st_mtime < remeasure_since():
             note(f"[lab] {name}: measuring on {env.device_label(prov)} (LAB_REMEASURE=1)")
+        elif not (why := staleness(stored, full_config, code)):
+            note(f"[lab] {name}: stored record from {stored['provenance']['date']} "
+                  f"({env.device_label(stored['provenance'])})")
+            return stored
         else:
-            try:
-                stored = read(path)
-            except Unreadable as e:
-                note(f"[lab] {name}: the stored record {e}; re-measuring, and the new record replaces it")
-                stored = None
-            if stored is None:
-                note(f"[lab] {name}: measuring on {env.device_label(prov)}")
-            elif not (why := staleness(stored, full_config, code)):
-                note(f"[lab] {name}: stored record from {stored['provenance']['date']} "
-                      f"({env.device_label(stored['provenance'])})")
-                return stored
-            else:
-                note(f"[lab] {name}: re-measuring ({'; '.join(why)})")
+            note(f"[lab] {name}: re-measuring ({'; '.join(why)})")
         return _measure(name, fn, path, profile, device, config, full_config, code)
 
 

@@ -2,6 +2,7 @@ import importlib
 import json
 import os
 import sys
+import time
 
 import pytest
 
@@ -37,8 +38,22 @@ def test_config_change_and_remeasure_force_a_fresh_run(tmp_path, monkeypatch):
     measure.measured("t/double", double, x=3)
     measure.measured("t/double", double, x=4)                   # config changed: stale
     monkeypatch.setenv("LAB_REMEASURE", "1")
+    monkeypatch.setenv("LAB_REMEASURE_SINCE", repr(time.time() + 1))     # a run that starts after that record
     measure.measured("t/double", double, x=4)
     assert calls == [3, 4, 4]
+
+
+def test_remeasure_measures_each_record_once_per_run(tmp_path, monkeypatch):
+    # Week 6 reads the records of weeks 2-5: under LAB_REMEASURE=1 the run must not train them all a second time.
+    monkeypatch.setenv("LAB_RECORDS", str(tmp_path))
+    calls.clear()
+    measure.measured("t/double", double, x=3)                     # an earlier run's record
+    monkeypatch.setenv("LAB_REMEASURE", "1")
+    monkeypatch.setenv("LAB_REMEASURE_SINCE", repr(time.time() + 1))
+    time.sleep(1.1)                                                # this run's writes come after its start
+    measure.measured("t/double", double, x=3)                     # re-measured: made before this run
+    measure.measured("t/double", double, x=3)                     # kept: this run made it
+    assert calls == [3, 3]
 
 
 def test_code_change_marks_the_record_stale(tmp_path, monkeypatch):
