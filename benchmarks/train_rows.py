@@ -184,3 +184,41 @@ def _profile_trainer(profile, splits) -> dict:
             contextlib.redirect_stderr(io.StringIO()):
         trainer.train()
     return phases.summary()
+
+
+def lockstep_profile(profile, splits, rounds: int = 2) -> dict:
+    """lab.train (no grouping) and the Trainer on the same batches, step by step in lockstep (step_lockstep), one
+    epoch per round, the leader of each pair alternating by round: the loops' speed ratio, free of the drift
+    between rows run a minute apart."""
+    from step_lockstep import compare, lockstep
+    p = profile.but(extra={**profile.extra, "group_by_length": False})
+    names = ("lab.train, no length grouping", "HF Trainer, same batches")
+    runs = []
+    for r in range(rounds):
+        model, tokenizer = fresh(profile)                 # built here, in the main thread (see step_lockstep)
+        trainer, _, _ = _trainer(profile, splits)
+        loops = {names[0]: lambda: train.train(model, tokenizer, splits, p, progress=False),
+                 names[1]: trainer.train}
+        runs.append(lockstep(loops, first=names[r % 2]))
+    result = compare(runs, *names)
+    for run, r in zip(result["runs"], range(rounds)):
+        run["first"] = names[r % 2]
+    return result
+
+
+def operator_profile(profile, splits, active: int = 16) -> dict:
+    """The operators of lab.train (no grouping) and of the Trainer on the same batches, per step (step_operators):
+    `active` steps each, after 4 unrecorded ones."""
+    from step_operators import OperatorSteps, compare
+    splits = data.Splits(splits.train.head((active + 6) * profile.batch_size), splits.validation, splits.test)
+    if math.ceil(len(splits.train) / profile.batch_size) < active + 6:      # the smoke profile's 64 examples:
+        profile = profile.but(batch_size=max(1, len(splits.train) // (active + 6)))   # smaller batches, one epoch
+    p = profile.but(extra={**profile.extra, "group_by_length": False})
+    model, tokenizer = fresh(profile)
+    with OperatorSteps(active) as lab_ops:
+        train.train(model, tokenizer, splits, p, progress=False)
+    trainer, _, _ = _trainer(profile, splits)
+    with OperatorSteps(active) as hf_ops:
+        trainer.train()
+    return {"steps": active, "loops": ["lab.train, no length grouping", "HF Trainer, same batches"],
+            **compare(lab_ops.per_step(), hf_ops.per_step())}

@@ -42,7 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lab import checkpoint, data, env, get_profile, train  # noqa: E402
 import step_costs  # noqa: E402
 from step_phases import PHASES, REST  # noqa: E402
-from train_rows import LAB, NO_GROUPING, PADDED, ROWS, TRAINER, phase_profile  # noqa: E402
+from train_rows import (LAB, NO_GROUPING, PADDED, ROWS, TRAINER, lockstep_profile,  # noqa: E402
+                        operator_profile, phase_profile)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ACCURACY_TOLERANCE = 0.01   # a row more than one point of test accuracy below the best row does not count
@@ -61,6 +62,10 @@ def run(profile, repeats: int, with_compile: bool) -> dict:
         fn(profile, warm)
     print("[bench] where the time goes (one epoch each, phase by phase) ...", flush=True)
     phases = phase_profile(profile, splits, rounds=repeats)
+    print("[bench] operator by operator (torch.profiler) ...", flush=True)
+    operators = operator_profile(profile, splits, active=4 if profile.name == "smoke" else 16)
+    print("[bench] the two loops in lockstep ...", flush=True)
+    paired = lockstep_profile(profile, splits, rounds=2)
     print("[bench] candidate changes, each on its own ...", flush=True)
     costs = step_costs.candidates(profile, splits)
     compiled = step_costs.compile_cost(profile, splits) if with_compile else None
@@ -87,10 +92,10 @@ def run(profile, repeats: int, with_compile: bool) -> dict:
                                "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)]})
             print(f"[bench]   {n / res['train_s']:.1f} samples/s, test accuracy {accuracy[fp]['accuracy']:.3f}",
                   flush=True)
-    return summarise(profile, splits, runs, phases, costs, compiled)
+    return summarise(profile, splits, runs, phases, costs, compiled, operators, paired)
 
 
-def summarise(profile, splits, runs, phases, costs, compiled) -> dict:
+def summarise(profile, splits, runs, phases, costs, compiled, operators=None, paired=None) -> dict:
     rows = []
     for name, rs in runs.items():
         sps = [r["samples_per_s"] for r in rs]
@@ -114,7 +119,8 @@ def summarise(profile, splits, runs, phases, costs, compiled) -> dict:
                          "steps": math.ceil(len(splits.train) / profile.batch_size) * profile.epochs,
                          "test_examples": len(splits.test), "repeats": len(next(iter(runs.values()))),
                          "torch_threads": torch.get_num_threads()},
-            "rows": rows, "ratios": ratio, "targets_met": targets, "phases": phases, "candidates": costs,
+            "rows": rows, "ratios": ratio, "targets_met": targets, "phases": phases, "operators": operators,
+            "lockstep": paired, "candidates": costs,
             "compile": compiled, "provenance": env.provenance(train.default_device())}
 
 
@@ -172,6 +178,7 @@ def markdown(result: dict) -> str:
                   "both loops call the same model, fused AdamW and clipping on the same batches, so that difference "
                   "measures the machine (other processes), not the loops, and so does the distance between the "
                   "predicted and the measured ratio."]
+    lines += _operators_md(result.get("operators")) + _lockstep_md(result.get("lockstep"), result["ratios"])
     step_ms = result["phases"][names[0]]["step_ms"]
     lines += ["", "## What each candidate change bought (ms per step, each measured on its own)", "",
               "Variants interleaved call by call on the real model, gradients and batches (benchmarks/step_costs.py)"
@@ -206,6 +213,43 @@ def markdown(result: dict) -> str:
     else:
         lines += ["", "torch.compile: not measured in this run (`--compile`)."]
     return "\n".join(lines) + "\n"
+
+
+def _operators_md(ops) -> list[str]:
+    if not ops:
+        return []
+    a, b = ops["loops"]
+    lines = ["", f"## Operator by operator (torch.profiler, {ops['steps']} steps of each loop, the same batches)", "",
+             f"{a} makes {ops['calls_per_step'][0]:,.0f} operator calls a step and {b} {ops['calls_per_step'][1]:,.0f}; "
+             f"the operators' own CPU time is {ops['self_ms_per_step'][0]:.0f} and {ops['self_ms_per_step'][1]:.0f} ms "
+             "a step (all threads). The ten largest by own time:", "",
+             f"| operator | calls, {a} | ms, {a} | calls, {b} | ms, {b} |", "|---|---:|---:|---:|---:|"]
+    for r in ops["top"]:
+        lines.append(f"| `{r['operator']}` | {r['a']['calls']:g} | {r['a']['self_ms']:.1f} | {r['b']['calls']:g} | "
+                     f"{r['b']['self_ms']:.1f} |")
+    differ = [f"`{r['operator']}` ({r['a']['calls']:g} against {r['b']['calls']:g})" for r in ops["differ"]]
+    lines += ["", "Operators called a different number of times a step: " + ("; ".join(differ) if differ else "none")
+              + ". Everything else is the same call for call: the model's forward and backward, the clipping and the "
+              "fused AdamW step."]
+    return lines
+
+
+def _lockstep_md(ls, ratios) -> list[str]:
+    if not ls:
+        return []
+    a, b = ls["a"], ls["b"]
+    lines = ["", "## The two loops in lockstep (the same batches, step by step)", "",
+             "Each loop in its own thread, handing over after every optimizer step, so their steps alternate and each "
+             "pair meets the same machine (benchmarks/step_lockstep.py); whole steps only, setup and evaluation left "
+             "out. Which loop leads each pair alternates by run.", "",
+             f"| run | leads each pair | steps | {a}, s | {b}, s | speed of {a} / {b} |", "|---|---|---:|---:|---:|---:|"]
+    for i, r in enumerate(ls["runs"], 1):
+        lines.append(f"| {i} | {r['first']} | {r['steps']} | {r[f'{a} s']:.1f} | {r[f'{b} s']:.1f} | {r['ratio']:.3f}x |")
+    rows_ratio = ratios[f"{NO_GROUPING} / {TRAINER}"]
+    lines += ["", f"Over both runs: {ls['ms_per_step'][a]:.0f} ms a step for {a}, {ls['ms_per_step'][b]:.0f} ms for "
+                  f"{b}: {ls['ratio']:.3f}x. The timed rows above, each run on its own a minute apart, put the same "
+                  f"two loops at {rows_ratio:.2f}x."]
+    return lines
 
 
 def main(argv=None) -> None:
