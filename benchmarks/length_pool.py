@@ -6,7 +6,8 @@ sorted batches, which train badly. The HF Trainer's group_by_length sorts megaba
 
 Every pool trains the same model on the same data, on several seeds (the seed moves the model's head, the batch
 order and dropout): one seed's accuracy moves by a point from the order alone, so a pool is judged on the mean.
-Padded tokens and accuracy are exact, repeatable numbers; samples/s is on the wall clock, for scale only.
+Padded tokens and accuracy are exact, repeatable numbers, so other jobs on the machine cannot sway them; the
+JSON keeps each run's samples/s too, but the summary leaves the wall clock to benchmarks/train_throughput.py.
 
     python benchmarks/length_pool.py                      # cpu profile, 2,000 examples, one epoch (~15 min)
     python benchmarks/length_pool.py --profile smoke      # seconds: checks that it runs
@@ -67,12 +68,12 @@ def markdown(result: dict) -> str:
              f"{prof['batch_size']}; test accuracy on {w['test_examples']} examples, mean and range over "
              f"{result['seeds']} seeds. Padded tokens: what the model computes on in one epoch, padding included; "
              f"the examples hold {result['real_tokens']:,} real tokens.", "",
-             "| pool (batches sorted together) | padded tokens | of random batches' | test accuracy, mean | range | "
-             "samples/s (wall clock) |", "|---|---:|---:|---:|---|---:|"]
+             "| pool (batches sorted together) | padded tokens | of random batches' | test accuracy, mean | range |",
+             "|---|---:|---:|---:|---|"]
     for r in result["rows"]:
         lines.append(f"| {r['pool'] or 'none: random batches'} | {r['padded_tokens']:,.0f} | "
                      f"{r['padded_tokens'] / random_['padded_tokens']:.0%} | {r['mean_accuracy']:.3f} | "
-                     f"{r['min_accuracy']:.3f} to {r['max_accuracy']:.3f} | {r['samples_per_s']:.1f} |")
+                     f"{r['min_accuracy']:.3f} to {r['max_accuracy']:.3f} |")
     return "\n".join(lines) + "\n"
 
 

@@ -181,7 +181,8 @@ def batch_order(lengths: list[int], batch_size: int, seed: int, epoch: int = 0,
     Length grouping: shuffle everything, cut into pools of `pool` batches, sort each pool by length, split it into
     batches, then shuffle the batch order. Batches hold similar lengths (little padding) but a pool is small and
     random, so each batch still mixes labels and the order of batches stays random: fully sorted batches
-    train badly. pool=8 is a measured trade-off (benchmarks/train_throughput.py).
+    train badly. benchmarks/results/length_pool.md measures pools of 4 to 32 batches on three seeds: test
+    accuracy stays within its seed-to-seed spread at every size, while padding keeps falling as the pool grows.
     """
     rng = random.Random(seed * 100_003 + epoch)
     order = list(range(len(lengths)))

@@ -84,3 +84,14 @@ def test_smoke_benchmark_feeds_both_loops_the_same_batches_and_writes_every_sect
     for heading in ("## Where one epoch's time goes", "## Operator by operator", "## The two loops in lockstep",
                     "## What each candidate change bought"):
         assert heading in md
+
+
+def test_pool_sweep_trains_every_pool_and_grouping_never_pads_more_than_random_batches(tmp_path):
+    out = tmp_path / "length_pool.json"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "length_pool.py"), "--profile", "smoke", "--seeds", "1",
+                    "--out", str(out)], check=True, cwd=ROOT, capture_output=True, timeout=600)
+    rows = {r["pool"]: r for r in json.loads(out.read_text())["rows"]}
+    assert set(rows) == {None, 4, 8, 16, 32}
+    assert all(r["padded_tokens"] <= rows[None]["padded_tokens"] for r in rows.values())
+    assert all(0 <= r["mean_accuracy"] <= 1 for r in rows.values())
+    assert "| none: random batches |" in out.with_suffix(".md").read_text()
