@@ -12,9 +12,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
 
-from lab import bench, checkpoint, data, distill, models, scratch, train
+from lab import bench, data, distill, models, sizes, train
 
 LABELS_ONLY = distill.Settings(temperature=1.0, alpha=0.0)      # the baseline: the student on labels alone
 # The sweep: two temperatures at an even mix. Each student costs a full training run (about a minute on 2 cores
@@ -42,13 +41,6 @@ def label(settings: distill.Settings) -> str:
     return f"student, distilled (T={settings.temperature:g}, α={settings.alpha:g})"
 
 
-def size_mb(model) -> float:
-    """The weights in safetensors, MB (10^6 bytes)."""
-    with scratch.directory("distill-size") as tmp:
-        save_file(checkpoint.weights(model), Path(tmp) / "model.safetensors")
-        return (Path(tmp) / "model.safetensors").stat().st_size / 1e6
-
-
 def describe(name: str, model, test: dict, profile, batches, device) -> dict:
     """One row: accuracy, size and latency (lab.bench: median of the profile's repeats, p10/p90) of a model."""
     model.eval()
@@ -60,7 +52,7 @@ def describe(name: str, model, test: dict, profile, batches, device) -> dict:
     latency = bench.latency(run, batches, route=name, device=device, repeats=profile.bench_repeats)
     return {"model": name, "accuracy": test["accuracy"], "macro_f1": test["macro_f1"],
             "n_params": models.n_params(model), "n_params_non_embedding": models.n_params_non_embedding(model),
-            "layers": model.config.num_hidden_layers, "size_mb": size_mb(model), "latency": latency}
+            "layers": model.config.num_hidden_layers, "size_mb": sizes.safetensors_mb(model), "latency": latency}
 
 
 def record(profile) -> dict:

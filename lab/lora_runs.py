@@ -12,9 +12,7 @@ import copy
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from safetensors.torch import save_file
-
-from lab import checkpoint, config, data, lora, models, scratch, train
+from lab import config, data, lora, models, scratch, sizes, train
 
 TRAP_MODEL = "tiny-deberta"     # DeBERTa-v2's shapes at toy size: the trap is in the architecture, not the size
 
@@ -38,18 +36,6 @@ def adapted(profile, *, device=None):
     return train.trained(lambda: build(profile)[:2], lora_profile, run_dir(profile), device=device)
 
 
-def mb(file: Path) -> float:
-    return file.stat().st_size / 1e6     # MB = 10^6 bytes, as week 4 counts them
-
-
-def full_size_mb(model) -> float:
-    """MB of every weight of the same model, merged, in safetensors: what a full fine-tune hands in."""
-    merged = copy.deepcopy(model).merge_and_unload()
-    with scratch.directory("lora-size") as tmp:
-        save_file(checkpoint.weights(merged), Path(tmp) / "model.safetensors")
-        return mb(Path(tmp) / "model.safetensors")
-
-
 def record(profile) -> dict:
     """Week 2's measurement: a fresh LoRA run (kept for week 3), its test metrics, size, and the three checks."""
     device = train.default_device()
@@ -64,7 +50,8 @@ def record(profile) -> dict:
     return {
         "model": profile.model, "settings": asdict(settings), "targets": lora.target_modules(model.get_base_model()),
         "params": lora.parameter_counts(model), "data": splits.sizes(), "history": history, "test": test,
-        "size_mb": {"adapter": mb(folder / lora.ADAPTER_FILE), "full": full_size_mb(model)},
+        "size_mb": {"adapter": sizes.file_mb(folder / lora.ADAPTER_FILE),
+                    "full": sizes.safetensors_mb(copy.deepcopy(model).merge_and_unload())},   # a full hand-in
         "trap": lora.trap_check(model, missing),
         "reload": lora.reload_check(model, folder, batch, seed=profile.seed + 1),
         "merge": lora.merge_check(model, batch),
@@ -77,6 +64,7 @@ def trap_record(profile) -> dict:
     small = config.SMOKE.but(model=TRAP_MODEL, seed=profile.seed)     # seconds: the trap needs no accuracy
     tokenizer = models.load_tokenizer(TRAP_MODEL)
     splits = data.load_splits(small)
+    batch = lora.fixed_batch(tokenizer, small)      # the same examples for both reloads
     rows = []
     with scratch.directory("lora-trap") as tmp:
         pretrained = lora.pretrained_folder(TRAP_MODEL, Path(tmp) / "pretrained", drop=("pooler",))
@@ -86,7 +74,6 @@ def trap_record(profile) -> dict:
             model = lora.wrap(base, settings, seed=small.seed)
             train.train(model, tokenizer, splits, lora.train_profile(small, settings), progress=False)
             folder = lora.save(model, Path(tmp) / f"adapter-{len(rows)}", source=str(pretrained))
-            batch = lora.fixed_batch(tokenizer, small)
             rows.append({"modules_to_save": sorted(model.modules_to_save), "trap": lora.trap_check(model, missing),
                          "reload": lora.reload_check(model, folder, batch, seed=small.seed + 1)})
     return {"model": TRAP_MODEL, "random_at_load": missing, "rows": rows}

@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from lab import bench, data, runtime, scratch
+from lab import bench, data, runtime, scratch, sizes
 
 REFERENCE = "pytorch-fp32"
 
@@ -55,16 +55,11 @@ SMOKE_SKIPS = {"torch-compile": "skipped under the smoke profile: compilation al
 
 # ---------------------------------------------------------------- sizes and exports
 
-def file_mb(*paths) -> float:
-    """Size on disk in MB (10^6 bytes), summed over files (an ONNX model may keep weights in a .data file)."""
-    return sum(Path(p).stat().st_size for p in paths if Path(p).exists()) / 1e6
-
-
 def torch_mb(model, workdir: Path, name: str) -> float:
     """What the model's state_dict takes on disk via torch.save, in MB."""
     path = workdir / f"{name}.pt"
     torch.save(model.state_dict(), path)
-    return file_mb(path)
+    return sizes.file_mb(path)
 
 
 @contextmanager
@@ -194,7 +189,7 @@ def _build(route: Route, model, sample: dict, device: str, workdir: Path, thread
     placed, _ = runtime.profile_placement(path, feeds, device)
     info["placement"] = placed.to_dict()
     sess = runtime.session(path, device, threads=threads)
-    return _ort_runner(sess), file_mb(path), info
+    return _ort_runner(sess), sizes.file_mb(path), info
 
 
 def compare_routes(model, tokenizer, profile, device: str = "cpu", routes=None) -> dict:

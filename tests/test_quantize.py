@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from lab import bench, data, decide, get_profile, models, quantize, quantize_report, runtime
+from lab import bench, data, decide, get_profile, models, quantize, quantize_report, runtime, sizes
 
 SMOKE = get_profile("smoke")
 
@@ -69,8 +69,8 @@ def test_torch_int8_logits_within_tolerance_of_fp32(minilm):
 
 @pytest.mark.parametrize("weights", ["qint8", "quint8"])
 def test_ort_int8_is_at_least_3_5x_smaller_for_minilm(minilm, weights):
-    fp32 = quantize.file_mb(minilm["folder"] / "fp32.onnx")
-    int8 = quantize.file_mb(minilm["folder"] / f"{weights}.onnx")
+    fp32 = sizes.file_mb(minilm["folder"] / "fp32.onnx")
+    int8 = sizes.file_mb(minilm["folder"] / f"{weights}.onnx")
     assert fp32 / int8 >= MIN_ORT_SHRINK, f"fp32 {fp32:.1f} MB / int8 {int8:.1f} MB"
 
 
