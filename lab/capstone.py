@@ -87,7 +87,7 @@ def plot(rows: list[dict], batch: int, title: str):
     """Accuracy against latency at `batch`, marker area proportional to the size on disk; the front joined."""
     import matplotlib.pyplot as plt
     from lab import report
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(8.5, 4))
     front = set(pareto(rows, batch))
     biggest = max(r["size_mb"] for r in rows)
     for i, r in enumerate(rows):
@@ -99,6 +99,10 @@ def plot(rows: list[dict], batch: int, title: str):
             label="Pareto front")
     ax.set_xscale("log")
     report.style(ax, title, f"latency at batch {batch} (ms, median, log scale)", "test accuracy")
-    ax.legend(fontsize=7, frameon=False, loc="lower right")
+    # beside the axes, not over them: the small fast variants sit low on the plot, where a legend would go
+    legend = ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1),
+                       title="marker area: size on disk", title_fontsize=7)
+    for handle in legend.legend_handles[:len(rows)]:
+        handle.set_sizes([40])               # one size in the legend: the plot's markers carry the sizes
     fig.tight_layout()
     return fig
