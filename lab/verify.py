@@ -5,7 +5,7 @@
     rec = measured("verify/minilm", verify.scorecard, profile=profile, model="minilm")   # stored, with provenance
 
 The checks (CHECKS, each a function in lab.verify_checks): licence; loads as a sequence classifier; fine-tune
-budget (lab.budget); checkpoint reload in a fresh process (lab.checkpoint, week 1); LoRA reload on another seed plus
+budget (lab.budget); checkpoint reload in a fresh process (lab.checkpoint_checks, week 1); LoRA reload on another seed plus
 the trap check (lab.lora, week 2); int8 through PyTorch and ONNX Runtime with the placement report (lab.quantize,
 lab.runtime, week 4); the ONNX export against fp32 logits; two same-seed runs. A check that raises becomes a `fail`
 row naming the error, and the others still run: the scorecard matters most exactly when a model breaks something.

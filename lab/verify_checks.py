@@ -4,7 +4,7 @@ loaded, trained and exported once for all of them.
     subject = Subject("minilm", config.CPU, workdir)      # a registry key, a hub id (online) or a checkpoint folder
     check_lora(subject)       # Check(name="lora", status="pass", reason="...", numbers={...}, seconds=0.0)
 
-Each check reuses a week's module and reimplements none: lab.budget (the projection), lab.checkpoint (week 1's
+Each check reuses a week's module and reimplements none: lab.budget (the projection), lab.checkpoint_checks (week 1's
 reload in a fresh process), lab.lora (week 2's reload on another seed and its trap check), lab.quantize and
 lab.runtime (week 4's routes and placement report). They train on a short run of the profile (two epochs of six
 batches, week 1's checks_record), so a small model takes about a minute on a CPU.
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lab import budget, checkpoint, config, data, lora, models, quantize, runtime, train
+from lab import budget, checkpoint, checkpoint_checks, config, data, lora, models, quantize, runtime, train
 from lab.env import hub_reachable
 
 COURSE = config.GPU          # the course workload: all of Rotten Tomatoes, its epochs and batch size, on a T4
@@ -77,7 +77,7 @@ def resolve(model: str) -> str:
 
 def short_profile(profile, model: str):
     """Two epochs of six batches (week 1's short run) on the candidate; a test subset for the int8 accuracy."""
-    short = checkpoint.short_profile(profile).but(model=model, bench_repeats=2, bench_batch_sizes=(1, 16))
+    short = checkpoint_checks.short_profile(profile).but(model=model, bench_repeats=2, bench_batch_sizes=(1, 16))
     return short.but(test_size=min(short.test_size or 256, 256))
 
 
@@ -208,7 +208,7 @@ def duration(s: float) -> str:
 
 def check_checkpoint(s: Subject) -> Check:
     model, _ = s.trained()
-    r = checkpoint.reload_check(model, s.tokenizer(), s.profile, s.workdir / "checkpoint")
+    r = checkpoint_checks.reload_check(model, s.tokenizer(), s.profile, s.workdir / "checkpoint")
     numbers = {"max_abs_diff": r["max_abs_diff"], "fingerprint": r["fingerprint"]}
     if r["pass"]:
         return Check("checkpoint", "pass", "reloaded in a fresh process: logits bit-identical", numbers)

@@ -14,15 +14,15 @@ import sys
 import pytest
 import torch
 
-from lab import checkpoint, data, get_profile, models, paths, train
+from lab import checkpoint, checkpoint_checks, data, get_profile, models, paths, train
 
-SHORT = checkpoint.short_profile(get_profile("smoke"))   # 6 batches per epoch, 2 epochs
+SHORT = checkpoint_checks.short_profile(get_profile("smoke"))   # 6 batches per epoch, 2 epochs
 
 
 @pytest.fixture(scope="module")
 def reference():
     """Fingerprint of an uninterrupted run of SHORT, and the trained model."""
-    model, tokenizer = checkpoint._fresh_run(SHORT)
+    model, tokenizer = checkpoint_checks.fresh_run(SHORT)
     return checkpoint.fingerprint(checkpoint.weights(model)), model, tokenizer
 
 
@@ -55,7 +55,7 @@ def test_fingerprint_sees_a_single_bit():
 
 def test_reload_in_a_fresh_process_gives_equal_logits(tmp_path, reference):
     _, model, tokenizer = reference
-    row = checkpoint.reload_check(model, tokenizer, SHORT, tmp_path)
+    row = checkpoint_checks.reload_check(model, tokenizer, SHORT, tmp_path)
     assert row["pass"], row
     assert row["max_abs_diff"] == 0.0
 
@@ -71,7 +71,7 @@ def test_finished_checkpoint_restores_weights_and_optimizer(saved, reference):
 
 
 def test_resume_after_sigkill_mid_epoch_is_bit_identical(tmp_path, reference):
-    row = checkpoint.resume_check(SHORT, tmp_path / "run", reference=reference[0], every=4, stall_at=6)
+    row = checkpoint_checks.resume_check(SHORT, tmp_path / "run", reference=reference[0], every=4, stall_at=6)
     assert row["resumed_from"] == [4]                      # mid-epoch 1: 6 batches per epoch
     assert row["pass"], row
 
@@ -79,14 +79,14 @@ def test_resume_after_sigkill_mid_epoch_is_bit_identical(tmp_path, reference):
 def test_resume_check_fails_when_rng_state_is_not_restored(tmp_path, reference, monkeypatch):
     # The check must be able to fail: without the saved RNG state, dropout masks after the resume differ.
     monkeypatch.setattr(checkpoint, "set_rng_state", lambda tensors, plain: None)
-    row = checkpoint.resume_check(SHORT, tmp_path / "run", reference=reference[0], every=4, stall_at=6)
+    row = checkpoint_checks.resume_check(SHORT, tmp_path / "run", reference=reference[0], every=4, stall_at=6)
     assert not row["pass"]
 
 
 CTRL_C_CHILD = """
 import sys
-from lab import checkpoint, data, get_profile, models, train
-profile = checkpoint.short_profile(get_profile("smoke"))
+from lab import checkpoint_checks, data, get_profile, models, train
+profile = checkpoint_checks.short_profile(get_profile("smoke"))
 model, tokenizer = models.load(profile.model, seed=profile.seed)
 steps = 0
 def wait_for_parent(module, args):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from lab import budget, checkpoint, data, get_profile, models, train
+from lab import budget, checkpoint, data, get_profile, models, train, train_report
 
 SMOKE = get_profile("smoke")
 
@@ -186,7 +186,7 @@ def test_finetune_record_is_plain_json_with_projection(tmp_path, monkeypatch):
     assert proj["workload"]["examples"] > rec["data"]["train"]      # the full split, not the smoke subset
     assert proj["fits"] == (proj["projected_total_s"] <= proj["budget_s"])
     assert checkpoint.latest(train.run_dir(SMOKE)) is not None       # the checkpoint later weeks start from
-    train.learning_curve(rec["history"])
+    train_report.learning_curve(rec["history"])
 
 
 # ---------------------------------------------------------------- budget
