@@ -86,6 +86,7 @@ def table(rows: list[dict], batches) -> list[dict]:
 def plot(rows: list[dict], batch: int, title: str):
     """Accuracy against latency at `batch`, marker area proportional to the size on disk; the front joined."""
     import matplotlib.pyplot as plt
+    from matplotlib import ticker
     from lab import report
     fig, ax = plt.subplots(figsize=(8.5, 4))
     front = set(pareto(rows, batch))
@@ -98,6 +99,11 @@ def plot(rows: list[dict], batch: int, title: str):
     ax.plot([r["latency"][batch]["median_ms"] for r in on], [r["accuracy"] for r in on], "k--", lw=1,
             label="Pareto front")
     ax.set_xscale("log")
+    # plain milliseconds at 1-2-5 steps: matplotlib's own labels on a log axis under a decade wide (2x10^0,
+    # 3x10^0, ...) run into each other
+    ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1, 2, 5)))
+    ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
     report.style(ax, title, f"latency at batch {batch} (ms, median, log scale)", "test accuracy")
     # beside the axes, not over them: the small fast variants sit low on the plot, where a legend would go
     legend = ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1),
