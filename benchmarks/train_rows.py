@@ -20,10 +20,17 @@ from step_phases import Phases, training_clock
 LAB, NO_GROUPING, TRAINER, PADDED = ("lab.train", "lab.train, no length grouping",
                                      "HF Trainer + DataCollatorWithPadding, same batches",
                                      "naive loop, padded to max_length")
+# the two loops the phase, operator and lockstep profiles compare, on the same random batches
+PAIR = (NO_GROUPING, "HF Trainer, same batches")
 
 
 def fresh(profile):
     return models.load(profile.model, seed=profile.seed)
+
+
+def ungrouped(profile):
+    """The profile with length grouping off: random batches, the ones the Trainer is fed."""
+    return profile.but(extra={**profile.extra, "group_by_length": False})
 
 
 def row_lab(profile, splits, group_by_length: bool, progress: bool = False) -> dict:
@@ -156,7 +163,7 @@ def phase_profile(profile, splits, rounds: int = 3) -> dict:
     """One epoch of lab.train (no grouping) and of the Trainer on the same batches, each with its progress bar
     on (written to memory), timed phase by phase; `rounds` of each, alternating which goes first, and the median
     of each phase over the rounds (another process's burst of load lands in one round, not in one loop)."""
-    runs = {"lab.train, no length grouping": [], "HF Trainer, same batches": []}
+    runs = {name: [] for name in PAIR}
     loops = [(name, fn) for name, fn in zip(runs, (_profile_lab, _profile_trainer))]
     for r in range(rounds):
         for name, fn in (loops if r % 2 == 0 else loops[::-1]):
@@ -170,7 +177,7 @@ def phase_profile(profile, splits, rounds: int = 3) -> dict:
 
 def _profile_lab(profile, splits) -> dict:
     model, tokenizer = fresh(profile)
-    p = profile.but(extra={**profile.extra, "group_by_length": False})
+    p = ungrouped(profile)
     with Phases(model, extra=[(data, "collate", "batch building")]) as phases, \
             contextlib.redirect_stderr(io.StringIO()):
         train.train(model, tokenizer, splits, p, progress=True)
@@ -191,8 +198,7 @@ def lockstep_profile(profile, splits, rounds: int = 2) -> dict:
     epoch per round, the leader of each pair alternating by round: the loops' speed ratio, free of the drift
     between rows run a minute apart."""
     from step_lockstep import compare, lockstep
-    p = profile.but(extra={**profile.extra, "group_by_length": False})
-    names = ("lab.train, no length grouping", "HF Trainer, same batches")
+    p, names = ungrouped(profile), PAIR
     runs = []
     for r in range(rounds):
         model, tokenizer = fresh(profile)                 # built here, in the main thread (see step_lockstep)
@@ -201,7 +207,7 @@ def lockstep_profile(profile, splits, rounds: int = 2) -> dict:
                  names[1]: trainer.train}
         runs.append(lockstep(loops, first=names[r % 2]))
     result = compare(runs, *names)
-    for run, r in zip(result["runs"], range(rounds)):
+    for r, run in enumerate(result["runs"]):
         run["first"] = names[r % 2]
     return result
 
@@ -213,12 +219,12 @@ def operator_profile(profile, splits, active: int = 16) -> dict:
     splits = data.Splits(splits.train.head((active + 6) * profile.batch_size), splits.validation, splits.test)
     if math.ceil(len(splits.train) / profile.batch_size) < active + 6:      # the smoke profile's 64 examples:
         profile = profile.but(batch_size=max(1, len(splits.train) // (active + 6)))   # smaller batches, one epoch
-    p = profile.but(extra={**profile.extra, "group_by_length": False})
+    p = ungrouped(profile)
     model, tokenizer = fresh(profile)
     with OperatorSteps(active) as lab_ops:
         train.train(model, tokenizer, splits, p, progress=False)
     trainer, _, _ = _trainer(profile, splits)
     with OperatorSteps(active) as hf_ops:
         trainer.train()
-    return {"steps": active, "loops": ["lab.train, no length grouping", "HF Trainer, same batches"],
+    return {"steps": active, "loops": list(PAIR),
             **compare(lab_ops.per_step(), hf_ops.per_step())}

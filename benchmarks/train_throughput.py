@@ -95,7 +95,7 @@ def run(profile, repeats: int, with_compile: bool) -> dict:
     return summarise(profile, splits, runs, phases, costs, compiled, operators, paired)
 
 
-def summarise(profile, splits, runs, phases, costs, compiled, operators=None, paired=None) -> dict:
+def summarise(profile, splits, runs, phases, costs, compiled, operators, paired) -> dict:
     rows = []
     for name, rs in runs.items():
         sps = [r["samples_per_s"] for r in rs]
