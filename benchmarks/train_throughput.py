@@ -4,7 +4,7 @@ Same model (fresh from the same seed for every row), same data, same hyperparame
 decay, gradient clipping, batch size), the same number of optimizer steps and the same torch thread count: one
 process runs every row. Rows:
 
-  lab.train                   length-grouped batches (lab.data.batch_order, pool of 8 batches), dynamic padding
+  lab.train                   length-grouped batches (lab.data.batch_order, pool of lab.data.POOL batches), dynamic padding
   lab.train, no grouping      random batches, dynamic padding
   HF Trainer                  DataCollatorWithPadding, fed the very batches of the row above (a sampler that
                               yields lab.data.batch_order's random order): equal work, so the two loops compare
@@ -146,7 +146,7 @@ def markdown(result: dict) -> str:
     grouped, random_ = by[LAB]["padded_tokens"], by[NO_GROUPING]["padded_tokens"]
     lines += ["", f"Length grouping cuts the padded tokens the model computes on from {random_:,} (random batches) to "
                   f"{grouped:,} ({grouped / random_:.0%}); the batches are still drawn at random from pools of "
-                  f"{prof['extra'].get('pool', 8)} batches, so test accuracy does not suffer."]
+                  f"{prof['extra'].get('pool', data.POOL)} batches, so test accuracy does not suffer."]
     lines += ["", "| ratio of samples/s | |", "|---|---:|"]
     lines += [f"| {k} | {v:.2f}x |" for k, v in result["ratios"].items()]
     targets = "; ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in result["targets_met"].items())

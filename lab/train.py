@@ -124,7 +124,7 @@ def make_optimizer(model, profile):
 
 def batching(profile) -> dict:
     """Length grouping on by default; `profile.but(extra={"group_by_length": False})` turns it off."""
-    return {"group_by_length": profile.extra.get("group_by_length", True), "pool": profile.extra.get("pool", 8)}
+    return {"group_by_length": profile.extra.get("group_by_length", True), "pool": profile.extra.get("pool", data.POOL)}
 
 
 def data_digest(enc: data.Encoded) -> str:
