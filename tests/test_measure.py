@@ -102,6 +102,7 @@ def test_smoke_profile_never_writes_into_the_committed_record(monkeypatch):
 def test_a_profile_other_than_cpu_or_gpu_keeps_its_records_out_of_the_committed_folder(monkeypatch):
     from lab import paths
     monkeypatch.delenv("LAB_RECORDS", raising=False)
+    monkeypatch.delenv("LAB_RUNS", raising=False)
     committed = measure.records_dir("cpu")
     assert measure.records_dir(None) == measure.records_dir("gpu") == committed       # the control
     for name in ("smoke", "rehearsal"):
