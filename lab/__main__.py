@@ -168,9 +168,9 @@ def cmd_status(args) -> int:
     df = pd.DataFrame(rows)
     df["stale"] = df["stale"].replace("", "fresh")
     print(f"records under {folder}:")
-    print(df.drop(columns="key").fillna("").to_string(index=False))   # an unreadable record has only 3 columns
+    print(df.drop(columns="key").fillna("").to_string(index=False))   # an unreadable record has only 4 columns
     stale = df[df["stale"] != "fresh"]
-    marked = df[df.get("mark", pd.Series(dtype=str)).fillna("") != ""]
+    marked = df[df["mark"] != ""]
     print(f"{len(df)} record(s), {len(stale)} stale or unreadable, {len(marked)} noisy or synthetic")
     if len(marked):
         print("  a noisy or synthetic record is never published (`python -m lab check` refuses its pages); the next "

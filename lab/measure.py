@@ -327,14 +327,14 @@ def status(folder: Path | None = None) -> list[dict]:
     """The provenance row of every record under the folder (lab.report's, as the pages show it), plus why it is
     stale ('' when fresh), why it is not publishable (`mark`: noisy, with the load seen, or synthetic; '' when
     neither) and its hardware key (the file name: `key`). An unreadable record has a row too, with only its
-    measurement, hardware key and why."""
+    measurement, hardware key, why, and an empty mark."""
     from lab.report import provenance_rows
     folder = folder or records_dir()
     rows = []
     for p, rec in _read_all(folder):
         if isinstance(rec, Unreadable):
             rows.append({"measurement": p.parent.relative_to(folder).as_posix(), "hardware": p.stem,
-                         "stale": f"unreadable: {rec.reason}", "key": p.stem})
+                         "stale": f"unreadable: {rec.reason}", "mark": "", "key": p.stem})
         elif rec is not None:
             mark = (f"noisy: {noisy_text(rec)}" if rec.get("noisy") else "") or \
                    ("synthetic (a test's, never published)" if rec.get("synthetic") else "")
