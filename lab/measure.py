@@ -80,8 +80,9 @@ def _module_file(name: str) -> Path | None:
 
 
 # Display-only modules: they format numbers and draw plots but never produce a measured number, so editing them
-# must not make every record stale (a stale GPU record can only be re-measured on a GPU).
-DISPLAY_MODULES = {"lab.report", "lab.claims"}
+# must not make every record stale (a stale GPU record can only be re-measured on a GPU). lab.records_used only
+# lists which records a page showed, for its freeze.
+DISPLAY_MODULES = {"lab.report", "lab.claims", "lab.records_used"}
 
 
 def code_modules(root_module: str) -> list[str]:
