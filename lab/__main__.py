@@ -1,10 +1,12 @@
 """python -m lab COMMAND: the course from the command line.
 
     course   execute every page (index.qmd, course/*.qmd) into _freeze/, write the student notebooks, and run
-             `quarto render` when Quarto is installed
+             `quarto render` when Quarto is installed; a failing page does not stop the others (listed at the
+             end, exit 1). --root DIR: the same into DIR, copying the site's sources there first if it has none
     render   execute the named pages into DIR/_freeze (default: the repo)
-    check    fail, naming the page, when a frozen page is stale (hash != md5 of its source) or lacks a figure
-    status   list the measurement records with their provenance, and mark the stale ones
+    check    fail, naming the page, when a frozen page is stale (hash != md5 of its source, or a record it shows
+             changed or is gone), lacks a figure, or shows a smoke, noisy or synthetic result
+    status   list the measurement records with their provenance, and mark the stale, noisy and synthetic ones
     profile  show the profile that would be used here, and why
     verify   the teachability scorecard of a model: eight checks, a Markdown table, JSON with --json
 """
@@ -75,19 +77,63 @@ def cmd_render(args) -> int:
     return _render([Path(p) for p in args.pages], root)
 
 
+# What `course --root DIR` copies into an empty DIR: the site's sources, never its outputs (_freeze, measurements).
+SITE_SOURCES = ("_quarto.yml", "index.qmd", "course/*.qmd", "requirements-offline.txt")
+
+
+def copy_site_sources(source: Path, target: Path) -> list[Path]:
+    """Copy the site's sources (SITE_SOURCES) from `source` into `target`; returns the files copied."""
+    copied = []
+    for pattern in SITE_SOURCES:
+        for path in sorted(source.glob(pattern)):
+            dest = target / path.relative_to(source)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, dest)
+            copied.append(dest)
+    return copied
+
+
+def _course_root(given: str | None) -> Path:
+    """The site `course` executes: the checkout's, or --root DIR, seeded with the checkout's sources when it has
+    no _quarto.yml (its records then live in DIR/course/measurements: lab.paths.site_records_dir)."""
+    if not given:
+        return project_root()
+    root = Path(given).resolve()
+    if not (root / "_quarto.yml").is_file():
+        source = project_root()
+        copied = copy_site_sources(source, root)
+        print(f"[lab] copied {len(copied)} source files of {source} into {root} (no _freeze, no measurements)")
+    return root
+
+
 def cmd_course(args) -> int:
+    from lab.lock import Busy
     from lab.report import site_settings
-    from lab.site import write_notebooks
-    root = project_root()
+    from lab.site import render_every_page, write_notebooks
+    from lab.site.execute import Interrupted
+    root = _course_root(args.root)
     profile, how = _profile_choice()
-    print(f"[lab] course on profile {profile.name!r} ({how})")
+    print(f"[lab] course on profile {profile.name!r} ({how}) in {root}")
     pages = site_pages(root)
-    code = _render(pages, root)
-    if code:
-        return code
+    try:
+        rendered = render_every_page(pages, root)
+    except Interrupted as e:
+        print(f"interrupted: {e} (its previous _freeze entry is untouched)", file=sys.stderr)
+        return 130
+    except Busy as e:
+        print(f"error: cannot render: {e}", file=sys.stderr)
+        return 1
     install = site_settings(root).get("notebook-install", "ecbs5200-lab")
     written = write_notebooks(pages, root, root / "notebooks", install)
-    print(f"[lab] {len(written)} student notebooks in notebooks/")
+    print(f"[lab] {len(written)} student notebooks in {root / 'notebooks'}")
+    if rendered.failed:
+        print(f"[lab] {len(rendered.failed)} of {len(pages)} pages failed; each keeps its previous _freeze entry:",
+              file=sys.stderr)
+        for page, reason in rendered.failed.items():
+            print(f"  {page}: {reason}", file=sys.stderr)
+        print("fix them and run `python -m lab render PAGE.qmd` for each (or the course again); quarto render "
+              "was not run", file=sys.stderr)
+        return 1
     if shutil.which("quarto"):
         print("[lab] quarto render (reuses _freeze/, executes nothing)")
         return subprocess.run(["quarto", "render"], cwd=root).returncode
@@ -106,7 +152,8 @@ def cmd_check(args) -> int:
         print(f"{len(problems)} problem(s) in {root}; each line says its fix (then commit _freeze/)",
               file=sys.stderr)
         return 1
-    print(f"ok: {len(site_pages(root))} pages in {root}, every executed one frozen, fresh, and not from smoke")
+    print(f"ok: {len(site_pages(root))} pages in {root}, every executed one frozen, fresh (its source and the "
+          "records it shows unchanged), and not from smoke, noisy or synthetic records")
     return 0
 
 
@@ -121,9 +168,13 @@ def cmd_status(args) -> int:
     df = pd.DataFrame(rows)
     df["stale"] = df["stale"].replace("", "fresh")
     print(f"records under {folder}:")
-    print(df.drop(columns="key").fillna("").to_string(index=False))   # an unreadable record has only 3 columns
+    print(df.drop(columns="key").fillna("").to_string(index=False))   # an unreadable record has only 4 columns
     stale = df[df["stale"] != "fresh"]
-    print(f"{len(df)} record(s), {len(stale)} stale or unreadable")
+    marked = df[df["mark"] != ""]
+    print(f"{len(df)} record(s), {len(stale)} stale or unreadable, {len(marked)} noisy or synthetic")
+    if len(marked):
+        print("  a noisy or synthetic record is never published (`python -m lab check` refuses its pages); the next "
+              "run re-measures a noisy one, on a quiet machine.")
     here = {measure.hardware_key("cpu")} | ({measure.hardware_key("cuda")} if env.gpu() else set())
     if stale["key"].isin(here).any():
         print(f"  {', '.join(sorted(here))} is this machine: re-render the pages that measure them "
@@ -184,7 +235,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m lab", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("course", help="execute every page, write notebooks, quarto render if available")
+    co = sub.add_parser("course", help="execute every page, write notebooks, quarto render if available")
+    co.add_argument("--root", help="run the course into DIR (its sources are copied there first when it has no "
+                                   "_quarto.yml; records go to DIR/course/measurements)")
     r = sub.add_parser("render", help="execute pages into DIR/_freeze")
     r.add_argument("pages", nargs="+")
     r.add_argument("--root", help="project root (default: this checkout, or the site around the current folder)")

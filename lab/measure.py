@@ -13,6 +13,11 @@ reported with its path and re-measured. Writes are atomic (temp file + rename), 
 previous record intact; a measurement holds its records folder's lock (lab.lock), so two processes never measure
 into one folder at once, and the second one then finds the first one's record.
 
+A measuring function that found the machine too busy to trust its numbers says so in its result,
+`result["noisy"] = {"why": ..., "load": [...]}`; the record carries it as `record["noisy"]`. Such a record is reused
+only by the run that measured it (a later page of the same `lab course`), and re-measured by the next run.
+Every record measured() returns or load_all() and every_record() read is noted in lab.records_used, for the page's freeze.
+
 Smoke-profile runs never touch the committed record: they go to `$LAB_RECORDS`, else a per-user temp folder.
 Where a pip-installed lab keeps its records (no checkout): lab.paths.
 """
@@ -29,7 +34,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from lab import env, lock, paths, scratch
+from lab import env, lock, paths, records_used, scratch
+from lab.records_used import noisy_text
 from lab.progress import note   # also on the terminal of `make course`, not only in the cell
 
 
@@ -74,8 +80,9 @@ def _module_file(name: str) -> Path | None:
 
 
 # Display-only modules: they format numbers and draw plots but never produce a measured number, so editing them
-# must not make every record stale (a stale GPU record can only be re-measured on a GPU).
-DISPLAY_MODULES = {"lab.report", "lab.claims"}
+# must not make every record stale (a stale GPU record can only be re-measured on a GPU). lab.records_used only
+# lists which records a page showed, for its freeze.
+DISPLAY_MODULES = {"lab.report", "lab.claims", "lab.records_used"}
 
 
 def code_modules(root_module: str) -> list[str]:
@@ -236,17 +243,26 @@ def measured(name: str, fn: Callable[..., dict], *, profile=None, device: str = 
         except Unreadable as e:
             note(f"[lab] {name}: the stored record {e}; re-measuring, and the new record replaces it")
             stored = None
+        this_run = stored is not None and path.stat().st_mtime >= remeasure_since()
         if stored is None:
             note(f"[lab] {name}: measuring on {env.device_label(prov)}")
-        elif remeasure and path.stat().st_mtime < remeasure_since():
+        elif remeasure and not this_run:
             note(f"[lab] {name}: measuring on {env.device_label(prov)} (LAB_REMEASURE=1)")
+        elif stored.get("noisy") and not this_run:
+            note(f"[lab] {name}: re-measuring: the stored record was measured noisy ({noisy_text(stored)})")
         elif not (why := staleness(stored, full_config, code)):
             note(f"[lab] {name}: stored record from {stored['provenance']['date']} "
                   f"({env.device_label(stored['provenance'])})")
+            if stored.get("noisy"):
+                note(f"[lab] {name}: that record is noisy ({noisy_text(stored)}): kept for this run only, "
+                     "the next run re-measures it")
+            records_used.note(name, path, stored)
             return stored
         else:
             note(f"[lab] {name}: re-measuring ({'; '.join(why)})")
-        return _measure(name, fn, path, profile, device, config, full_config, code)
+        record = _measure(name, fn, path, profile, device, config, full_config, code)
+        records_used.note(name, path, record)
+        return record
 
 
 def _measure(name, fn, path, profile, device, config, full_config, code) -> dict:
@@ -264,6 +280,8 @@ def _measure(name, fn, path, profile, device, config, full_config, code) -> dict
         "code": code,
         "provenance": env.provenance(device),   # taken after the run: the date is when it finished
     }
+    if isinstance(result, dict) and result.get("noisy"):
+        record["noisy"] = record["result"]["noisy"]     # top level: status and check see it without the result
     write_atomic(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
     return record
 
@@ -275,11 +293,14 @@ def load_all(name: str, profile_name: str | None = None) -> list[dict]:
     records = []
     for p in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
-            records.append(read(p))
+            record = read(p)
+            if record is not None:
+                records_used.note(name, p, record)
+                records.append(record)
         except Unreadable as e:
             note(f"[lab] leaving out the record {name}/{p.name}: it {e.reason}; its page re-measures it when it "
                  f"runs on {p.stem}")
-    return [r for r in records if r is not None]
+    return records
 
 
 def _read_all(folder: Path) -> list[tuple[Path, dict | Unreadable]]:
@@ -295,20 +316,29 @@ def _read_all(folder: Path) -> list[tuple[Path, dict | Unreadable]]:
 
 def every_record(profile_name: str | None = None) -> list[dict]:
     """All readable records under the records folder, e.g. for a site-wide provenance panel."""
-    return [rec for _, rec in _read_all(records_dir(profile_name)) if isinstance(rec, dict)]
+    folder, records = records_dir(profile_name), []
+    for p, rec in _read_all(folder):
+        if isinstance(rec, dict):
+            records_used.note(p.parent.relative_to(folder).as_posix(), p, rec)
+            records.append(rec)
+    return records
 
 
 def status(folder: Path | None = None) -> list[dict]:
     """The provenance row of every record under the folder (lab.report's, as the pages show it), plus why it is
-    stale ('' when fresh) and its hardware key (the file name: `key`). An unreadable record has a row too, with
-    only its measurement, hardware key and why."""
+    stale ('' when fresh), why it is not publishable (`mark`: noisy, with the load seen, or synthetic; '' when
+    neither) and its hardware key (the file name: `key`). An unreadable record has a row too, with only its
+    measurement, hardware key, why, and an empty mark."""
     from lab.report import provenance_rows
     folder = folder or records_dir()
     rows = []
     for p, rec in _read_all(folder):
         if isinstance(rec, Unreadable):
             rows.append({"measurement": p.parent.relative_to(folder).as_posix(), "hardware": p.stem,
-                         "stale": f"unreadable: {rec.reason}", "key": p.stem})
+                         "stale": f"unreadable: {rec.reason}", "mark": "", "key": p.stem})
         elif rec is not None:
-            rows.append({**provenance_rows([rec])[0], "stale": "; ".join(staleness(rec)), "key": p.stem})
+            mark = (f"noisy: {noisy_text(rec)}" if rec.get("noisy") else "") or \
+                   ("synthetic (a test's, never published)" if rec.get("synthetic") else "")
+            rows.append({**provenance_rows([rec])[0], "stale": "; ".join(staleness(rec)), "mark": mark,
+                         "key": p.stem})
     return rows

@@ -9,8 +9,12 @@ checkpoints. There everything goes to a working folder in the current directory:
     ./lab-output/runs/<profile>-<model>/step-NNNNNN/      checkpoints (lab.train)
 
 Overrides, most specific first: `$LAB_RECORDS` and `$LAB_RUNS` name one folder each; `$LAB_HOME` moves the
-working folder (also in a checkout). Smoke runs (tiny random models, seconds) never touch either place: they go
-to a per-user temp folder, so a test cannot overwrite the course's records.
+working folder (also in a checkout). Runs on a profile that is not publishable (smoke: tiny random models,
+seconds; any profile but cpu and gpu) never touch either place: they go to a per-user temp folder per profile, so
+a test or a rehearsal cannot overwrite the course's records.
+
+A site rendered into another folder (`python -m lab course --root DIR`) keeps its records in DIR/course/measurements
+(site_records_dir): the page kernels are told so, and `python -m lab check --root DIR` looks there.
 """
 from __future__ import annotations
 
@@ -41,18 +45,23 @@ def _user() -> str:
     return str(os.getuid()) if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")
 
 
-def smoke_dir(kind: str) -> Path:
-    """A per-user temp folder for smoke-profile output of one kind ('records', 'runs')."""
-    return Path(tempfile.gettempdir()) / f"lab-smoke-{kind}-{_user()}"
+def smoke_dir(kind: str, profile_name: str = "smoke") -> Path:
+    """A per-user temp folder for one unpublishable profile's output of one kind ('records', 'runs')."""
+    return Path(tempfile.gettempdir()) / f"lab-{profile_name}-{kind}-{_user()}"
+
+
+# The profiles whose records and checkpoints belong in the course's folders; any other (smoke, a rehearsal) is
+# never published, so its output must not land where the published records live.
+PUBLISHED_PROFILES = (None, "cpu", "gpu")
 
 
 def records_dir(profile_name: str | None = None) -> Path:
-    """Where measurement records live: $LAB_RECORDS; smoke -> temp; $LAB_HOME/measurements; the checkout's
-    course/measurements; else ./lab-output/measurements."""
+    """Where measurement records live: $LAB_RECORDS; smoke (any profile but cpu/gpu) -> temp; $LAB_HOME/measurements;
+    the checkout's course/measurements; else ./lab-output/measurements."""
     if os.environ.get("LAB_RECORDS"):
         return Path(os.environ["LAB_RECORDS"]).expanduser()
-    if profile_name == "smoke":
-        return smoke_dir("records")
+    if profile_name not in PUBLISHED_PROFILES:
+        return smoke_dir("records", profile_name)
     if home() is not None:
         return home() / "measurements"
     root = checkout()
@@ -60,12 +69,12 @@ def records_dir(profile_name: str | None = None) -> Path:
 
 
 def runs_dir(profile_name: str | None = None) -> Path:
-    """Where fine-tuned checkpoints live: $LAB_RUNS; smoke -> temp; $LAB_HOME/runs; the checkout's runs/; else
-    ./lab-output/runs."""
+    """Where fine-tuned checkpoints live: $LAB_RUNS; smoke (any profile but cpu/gpu) -> temp; $LAB_HOME/runs; the
+    checkout's runs/; else ./lab-output/runs."""
     if os.environ.get("LAB_RUNS"):
         return Path(os.environ["LAB_RUNS"]).expanduser()
-    if profile_name == "smoke":
-        return smoke_dir("runs")
+    if profile_name not in PUBLISHED_PROFILES:
+        return smoke_dir("runs", profile_name)
     if home() is not None:
         return home() / "runs"
     root = checkout()
@@ -80,3 +89,15 @@ def site_root(start: Path | None = None) -> Path | None:
         if (folder / "_quarto.yml").is_file():
             return folder
     return None
+
+
+def site_records_dir(root: Path, profile_name: str | None = None) -> Path:
+    """The records folder of the site at `root`: what its pages' kernels read and write, and where `lab check`
+    looks up the records a freeze lists. $LAB_RECORDS; for this checkout, records_dir(profile); for any other
+    folder (a site copied by `lab course --root DIR`), DIR/course/measurements, whatever the profile."""
+    if os.environ.get("LAB_RECORDS"):
+        return Path(os.environ["LAB_RECORDS"]).expanduser()
+    root = Path(root).resolve()
+    if root == checkout():
+        return records_dir(profile_name)
+    return root / "course" / "measurements"

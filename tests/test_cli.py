@@ -1,4 +1,5 @@
 """The command line as a user runs it: `python -m lab check|render|status`, in a subprocess."""
+import json
 import os
 import shutil
 import signal
@@ -187,3 +188,97 @@ def test_a_killed_render_leaves_nothing_in_the_temp_folder_that_the_next_run_doe
     subprocess.run([sys.executable, "-c", "from lab import scratch\nwith scratch.directory('next'): pass"],
                    env=env, check=True)
     assert list(tmp.iterdir()) == []
+
+
+def test_status_marks_a_noisy_record_with_the_load_it_saw(tmp_path):
+    code = ("from lab import measure; measure.measured('week0/demo', lambda quiet: {'ms': 1.0, 'noisy': None if quiet "
+            "else {'why': 'spread 0.89 of the median', 'load': [2.1, 1.9]}}, quiet=QUIET)")
+    env = dict(os.environ, LAB_RECORDS=str(tmp_path))
+    subprocess.run([sys.executable, "-c", code.replace("QUIET", "True")], cwd=ROOT, check=True, env=env)
+    quiet = lab("status", "--dir", str(tmp_path))
+    assert "0 noisy or synthetic" in quiet.stdout and "noisy:" not in quiet.stdout       # the control
+    subprocess.run([sys.executable, "-c", code.replace("QUIET", "False")], cwd=ROOT, check=True, env=env)
+    r = lab("status", "--dir", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "noisy: spread 0.89 of the median; load 2.1, 1.9" in r.stdout and "1 noisy or synthetic" in r.stdout
+
+
+# ---- lab course: every page, even when one fails; --root DIR --------------------------------------------------
+
+PAGE = '---\ntitle: "{title}"\n---\n\n```{{python}}\n#| label: {label}\n{code}\n```\n'
+
+
+def _course_site(root: Path, broken: bool) -> Path:
+    """index.qmd and two course pages; course/a.qmd raises when `broken`. a's earlier freeze entry is 'old'."""
+    (root / "course").mkdir(parents=True)
+    (root / "_quarto.yml").write_text("project:\n  type: website\n")
+    (root / "index.qmd").write_text(PAGE.format(title="Home", label="home", code="print('home')"))
+    (root / "course/a.qmd").write_text(PAGE.format(title="A", label="boom", code="1 / 0" if broken else "'a'"))
+    (root / "course/b.qmd").write_text(PAGE.format(title="B", label="fine", code="print('b')"))
+    old = root / "_freeze/course/a/execute-results/html.json"
+    old.parent.mkdir(parents=True)
+    old.write_text('{"hash": "old"}')
+    return old
+
+
+@pytest.mark.parametrize("broken", [True, False])
+def test_course_runs_every_page_lists_the_failures_and_keeps_the_failed_pages_freeze(tmp_path, broken):
+    old = _course_site(tmp_path, broken)
+    r = lab("course", "--root", str(tmp_path), env={"LAB_PROFILE": "smoke"})
+    assert sorted(p.name for p in (tmp_path / "notebooks").glob("*.ipynb")) == ["a.ipynb", "b.ipynb", "index.ipynb"]
+    for page in ("index", "course/b"):          # the pages after the failing one ran too
+        assert (tmp_path / "_freeze" / page / "execute-results/html.json").is_file()
+    if not broken:                              # the control: the same site with a working page passes
+        assert r.returncode == 0, r.stderr
+        assert json.loads(old.read_text())["hash"] != "old"
+        return
+    assert r.returncode == 1
+    assert old.read_text() == '{"hash": "old"}'
+    assert "1 of 3 pages failed" in r.stderr
+    assert "  course/a.qmd: cell 'boom' raised ZeroDivisionError: division by zero" in r.stderr.splitlines()
+
+
+def test_ctrl_c_stops_the_whole_course_with_130(tmp_path):
+    (tmp_path / "_quarto.yml").write_text("project:\n  type: website\n")
+    (tmp_path / "course").mkdir()
+    (tmp_path / "course/a.qmd").write_text(SLEEPY)            # pages run in order: a, then b
+    (tmp_path / "course/b.qmd").write_text(PAGE.format(title="B", label="later", code="print('later')"))
+    child = subprocess.Popen([sys.executable, "-m", "lab", "course", "--root", str(tmp_path)], cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                             env=dict(os.environ, LAB_PROFILE="smoke"))
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "course/kernel.pid").exists():
+        assert child.poll() is None and time.monotonic() < deadline, child.communicate()
+        time.sleep(0.2)
+    os.killpg(child.pid, signal.SIGINT)
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 130, err
+    assert "interrupted: course/a.qmd" in err
+    assert "course/b.qmd" not in out and not (tmp_path / "_freeze/course/b").exists()
+    assert not (tmp_path / "notebooks").exists()
+
+
+def test_course_into_an_empty_root_copies_the_sources_only_and_executes_there(tmp_path, monkeypatch):
+    from lab import __main__ as cli
+    source, target = tmp_path / "checkout", tmp_path / "rehearsal"
+    _course_site(source, broken=False)
+    (source / "course/a.qmd").write_text(PAGE.format(
+        title="A", label="measures", code="from lab import get_profile, measure\n"
+        "measure.measured('t/a', lambda profile: {'n': 1}, profile=get_profile())"))
+    (source / "requirements-offline.txt").write_text("# no offline assets\n")
+    (source / "course/measurements/t/a").mkdir(parents=True)
+    (source / "course/measurements/t/a/cpu-x.json").write_text("{}")
+    monkeypatch.setattr(cli, "project_root", lambda given=None: Path(given).resolve() if given else source)
+    monkeypatch.setenv("LAB_PROFILE", "smoke")
+    monkeypatch.delenv("LAB_RECORDS")            # the records go to the root's own folder
+    assert cli.main(["course", "--root", str(target)]) == 0
+
+    files = {p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()}
+    written = {f for f in files if f.startswith(("_freeze/", "notebooks/", "course/measurements/"))}
+    assert files - written == {"_quarto.yml", "course/a.qmd", "course/b.qmd", "index.qmd", "requirements-offline.txt"}
+    assert {"_freeze/course/a/execute-results/html.json", "notebooks/a.ipynb", "notebooks/index.ipynb"} <= written
+    assert not (target / "course/measurements/t/a/cpu-x.json").exists()      # the checkout's records stay there
+    assert list((target / "course/measurements/t/a").glob("*.json"))          # measured into the root's own folder
+    assert (source / "_freeze/course/a/execute-results/html.json").read_text() == '{"hash": "old"}'
+    assert not (source / "notebooks").exists()
+    assert cli.main(["check", "--root", str(target)]) == 1      # built on smoke: refused, saying why

@@ -99,6 +99,17 @@ def test_smoke_profile_never_writes_into_the_committed_record(monkeypatch):
     assert rec["config"]["profile"]["name"] == "smoke"
 
 
+def test_a_profile_other_than_cpu_or_gpu_keeps_its_records_out_of_the_committed_folder(monkeypatch):
+    from lab import paths
+    monkeypatch.delenv("LAB_RECORDS", raising=False)
+    monkeypatch.delenv("LAB_RUNS", raising=False)
+    committed = measure.records_dir("cpu")
+    assert measure.records_dir(None) == measure.records_dir("gpu") == committed       # the control
+    for name in ("smoke", "rehearsal"):
+        assert measure.records_dir(name) == paths.smoke_dir("records", name) and name in measure.records_dir(name).name
+        assert paths.runs_dir(name) != paths.runs_dir("cpu")
+
+
 def test_records_from_two_devices_live_side_by_side(tmp_path, monkeypatch):
     monkeypatch.setenv("LAB_RECORDS", str(tmp_path))
     measure.measured("t/side", double, x=1)
@@ -149,3 +160,64 @@ def test_an_unreadable_record_of_other_hardware_is_left_out_of_the_page_and_said
     records = measure.load_all("t/side")
     assert [r["provenance"]["device"] for r in records] == ["cpu"]
     assert "cuda-tesla-t4.json" in capsys.readouterr().out
+
+
+# ---- noisy records (measured on a busy machine) and the records a page showed --------------------------------
+
+NOISY = {"why": "p10-p90 spread 0.89 of the median at batch 1", "load": [2.1, 1.9]}
+
+
+def sometimes_noisy(x, noisy=None):
+    calls.append(x)
+    return {"y": x, "noisy": noisy}
+
+
+def test_a_noisy_result_is_marked_on_the_record_and_a_quiet_one_is_not(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAB_RECORDS", str(tmp_path))
+    assert measure.measured("t/noisy", sometimes_noisy, x=1, noisy=NOISY)["noisy"] == NOISY
+    assert "noisy" not in measure.measured("t/quiet", sometimes_noisy, x=1)           # None: not marked
+    [row] = [r for r in measure.status(tmp_path) if r["measurement"] == "t/noisy"]
+    assert row["mark"].startswith("noisy: p10-p90 spread") and "2.1, 1.9" in row["mark"]
+    assert [r["mark"] for r in measure.status(tmp_path) if r["measurement"] == "t/quiet"] == [""]
+
+
+def test_a_noisy_record_is_reused_within_its_run_and_remeasured_by_the_next_saying_so(tmp_path, monkeypatch,
+                                                                                        capsys):
+    monkeypatch.setenv("LAB_RECORDS", str(tmp_path))
+    monkeypatch.setenv("LAB_REMEASURE_SINCE", repr(time.time() - 1))     # this run started a moment ago
+    calls.clear()
+    measure.measured("t/noisy", sometimes_noisy, x=1, noisy=NOISY)
+    capsys.readouterr()
+    measure.measured("t/noisy", sometimes_noisy, x=1, noisy=NOISY)      # a later page of the same run
+    assert calls == [1]
+    assert "the next run re-measures it" in capsys.readouterr().out
+    monkeypatch.setenv("LAB_REMEASURE_SINCE", repr(time.time() + 1))     # the next run
+    time.sleep(0.01)
+    measure.measured("t/noisy", sometimes_noisy, x=1, noisy=NOISY)
+    assert calls == [1, 1]
+    assert "re-measuring: the stored record was measured noisy (p10-p90 spread" in capsys.readouterr().out
+
+
+def test_a_quiet_record_of_an_earlier_run_is_reused_the_control(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAB_RECORDS", str(tmp_path))
+    calls.clear()
+    measure.measured("t/quiet", sometimes_noisy, x=1)
+    monkeypatch.setenv("LAB_REMEASURE_SINCE", repr(time.time() + 1))     # the next run
+    measure.measured("t/quiet", sometimes_noisy, x=1)
+    assert calls == [1]
+
+
+def test_the_records_a_process_showed_are_listed_once_with_the_hash_of_their_file(tmp_path, monkeypatch):
+    import hashlib
+    from lab import records_used
+    monkeypatch.setenv("LAB_RECORDS", str(tmp_path))
+    records_used.forget()
+    measure.measured("t/noisy", sometimes_noisy, x=1, noisy=NOISY)
+    measure.measured("t/double", double, x=3)
+    measure.load_all("t/double")                                          # read again: listed once
+    path = tmp_path / "t" / "double" / f"{measure.hardware_key()}.json"
+    listed = records_used.used_records()
+    assert [(e["name"], e["hardware"]) for e in listed] == [("t/noisy", path.stem), ("t/double", path.stem)]
+    assert listed[1]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert listed[0]["noisy"] == NOISY and "noisy" not in listed[1]
+    records_used.forget()

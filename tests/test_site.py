@@ -7,6 +7,7 @@ cell ids, figure pixel sizes, the order of stdout/stderr blocks within a cell, b
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -385,3 +386,67 @@ def test_the_kernel_knows_which_page_it_executes(tmp_path):
     render_pages([page], tmp_path)
     md = json.loads((tmp_path / "_freeze/week/p/execute-results/html.json").read_text())["result"]["markdown"]
     assert "week/p.qmd" in md
+
+
+# ---- freshness follows records: the freeze lists the records a page showed -------------------------------------
+
+RECORD_PAGE = ('---\ntitle: "R"\n---\n\n```{python}\nfrom lab import measure\n\ndef f(x):\n    return {"y": x}\n\n'
+               'record = measure.measured("t/shown", f, x=1)\nothers = measure.load_all("t/other")\n```\n')
+
+
+def _record_site(root: Path, other: dict | None = None) -> Path:
+    """A one-page site whose page measures t/shown and shows t/other's records (kept in root/course/measurements,
+    the records folder of a site outside the checkout)."""
+    (root / "index.qmd").write_text(RECORD_PAGE)
+    if other is not None:
+        base = {"name": "t/other", "config": {}, "result": {"ms": 1.0}, "provenance": {"date": "2026-12-01"}}
+        folder = root / "course/measurements/t/other"
+        folder.mkdir(parents=True)
+        (folder / "cuda-tesla-t4.json").write_text(json.dumps({**base, **other}))
+    render_pages([Path("index.qmd")], root)
+    return root / "_freeze/index/execute-results/html.json"
+
+
+def test_check_fails_naming_the_page_and_a_record_that_changed_after_the_page_was_frozen(tmp_path, monkeypatch):
+    monkeypatch.delenv("LAB_RECORDS")        # the site's own records folder, as for `lab course --root DIR`
+    frozen = json.loads(_record_site(tmp_path).read_text())
+    [entry] = frozen["lab"]["records"]
+    assert list(frozen["lab"]) == ["records"]                # no profile used: only the records
+    record = tmp_path / "course/measurements/t/shown" / f"{entry['hardware']}.json"
+    assert entry["name"] == "t/shown" and entry["sha256"] == hashlib.sha256(record.read_bytes()).hexdigest()
+    assert check_site(tmp_path) == []                        # the control: nothing changed since the freeze
+
+    record.write_text(record.read_text().replace('"y": 1', '"y": 2'))        # re-measured after the freeze
+    assert check_site(tmp_path) == [f"index.qmd: record t/shown ({entry['hardware']}) changed after the page was "
+                                    "frozen; re-render it"]
+    record.unlink()
+    [gone] = check_site(tmp_path)
+    assert gone.startswith(f"index.qmd: record t/shown ({entry['hardware']}) is no longer in ")
+
+    render_pages([Path("index.qmd")], tmp_path)              # what `lab course` does: the page is executed again
+    assert check_site(tmp_path) == []
+
+
+@pytest.mark.parametrize("mark", ["noisy", "synthetic", None])
+def test_check_refuses_a_page_built_on_a_noisy_or_synthetic_record(tmp_path, monkeypatch, mark):
+    monkeypatch.delenv("LAB_RECORDS")
+    noisy = {"why": "p10-p90 spread 0.89 of the median", "load": [2.1, 1.9]}
+    other = {"noisy": noisy} if mark == "noisy" else {"synthetic": True} if mark == "synthetic" else {}
+    frozen = json.loads(_record_site(tmp_path, other).read_text())
+    entry = next(e for e in frozen["lab"]["records"] if e["name"] == "t/other")
+    problems = check_site(tmp_path)
+    if mark is None:                                         # the control: the same page on a plain record passes
+        assert problems == [] and set(entry) == {"name", "hardware", "sha256"}
+        return
+    [problem] = problems
+    assert problem.startswith("index.qmd: record t/other (cuda-tesla-t4) ")
+    if mark == "noisy":
+        assert entry["noisy"] == noisy and "measured noisy (p10-p90 spread 0.89 of the median; load 2.1, 1.9)" in problem
+    else:
+        assert entry["synthetic"] is True and "is synthetic" in problem
+
+
+def test_a_page_that_shows_no_record_gets_no_records_key(tmp_path):
+    (tmp_path / "index.qmd").write_text('---\ntitle: "P"\n---\n\n```{python}\nimport lab\n1 + 1\n```\n')
+    [out] = render_pages([Path("index.qmd")], tmp_path)
+    assert list(json.loads(out.read_text())) == ["hash", "result"]          # Quarto's own two keys

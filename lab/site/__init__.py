@@ -6,13 +6,14 @@ executed). Modules, one idea each:
 - execute.py   run those cells in a fresh kernel (nbclient), PageError on failure
 - markdown.py  executed cells -> Quarto's frozen markdown + figure files
 - freeze.py    html.json + figure-html/ written atomically into _freeze/
-- render.py    render_pages: the above, page by page
+- render.py    render_pages: the above, page by page (render_every_page: on past a failing one)
 - check.py     check_site: are the frozen entries fresh? check_published: do they read cleanly?
 - notebooks.py write_notebooks: clean student notebooks (Kaggle) from the pages
 """
 from .check import check_published, check_site
 from .execute import PageError
 from .notebooks import write_notebooks
-from .render import render_pages
+from .render import Rendered, render_every_page, render_pages
 
-__all__ = ["render_pages", "check_site", "check_published", "write_notebooks", "PageError"]
+__all__ = ["render_pages", "render_every_page", "Rendered", "check_site", "check_published", "write_notebooks",
+           "PageError"]

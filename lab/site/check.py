@@ -9,6 +9,11 @@ So is an entry executed on the `smoke` profile (its numbers come from a tiny ran
 freeze writer records the profiles a page used, see freeze.py), a folder left in _freeze/ by an
 interrupted render, and a root with no pages at all (a wrong --root must not pass as "all fresh").
 
+Freshness follows records: a freeze entry lists the measurement records its page showed, each with the sha256 of
+the record file (freeze.py). A record that changed or went missing after the page was frozen makes the page stale
+(Quarto cannot see this: its hash is the page source's). A page built on a record marked noisy (measured on a busy
+machine) or synthetic (a test's fake GPU record) is refused: such numbers are never published.
+
 What a render froze is published as it is, so it is read as a reader would see it too (`published_problems`): no
 stderr block, no warning, no path of the machine that executed it, and no Markdown table whose rows have more or
 fewer cells than its header (a `|` in a cell shifts every column after it). `check_published` applies that to
@@ -16,11 +21,15 @@ every frozen page of a site; `python -m lab check` runs both checks.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
 
 import yaml
+
+from lab import paths
+from lab.records_used import noisy_text
 
 from .freeze import FREEZE_DIR, entry_dir, leftovers
 from .qmd import parse_page
@@ -90,6 +99,7 @@ def check_page(root: Path, rel: str) -> list[str]:
         problems.append(f"{rel}: {shown} was executed on the smoke profile (a tiny random model on a few dozen "
                         "examples: its numbers mean nothing); render the page on the cpu or gpu profile "
                         "(without LAB_PROFILE=smoke)")
+    problems += [f"{rel}: {p}" for p in record_problems(root, frozen.get("lab") or {})]
     if frozen_hash != page.hash:
         problems.append(f"{rel}: frozen hash {str(frozen_hash)[:8]}… != source md5 {page.hash[:8]}… "
                         "(re-render the page)")
@@ -99,6 +109,33 @@ def check_page(root: Path, rel: str) -> list[str]:
             problems.append(f"{rel}: figure {prefix}{name} is referenced by the frozen markdown but "
                             f"missing from {(entry / 'figure-html').relative_to(root).as_posix()}/ "
                             "(re-render the page)")
+    return problems
+
+
+def record_problems(root: Path, lab: dict) -> list[str]:
+    """What is wrong with the records a freeze entry lists (its `lab` key): changed or missing since the page was
+    frozen, noisy, or synthetic. Each is looked up in the site's records folder (lab.paths.site_records_dir)."""
+    profiles = lab.get("profiles") or [None]
+    folder = paths.site_records_dir(root, profiles[0])
+    problems = []
+    for entry in lab.get("records") or []:
+        name, hardware = entry.get("name"), entry.get("hardware")
+        what = f"record {name} ({hardware})"
+        path = folder / str(name) / f"{hardware}.json"
+        try:
+            now = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            now = None
+        if now is None:
+            problems.append(f"{what} is no longer in {folder} (gone after the page was frozen); re-render it")
+        elif now != entry.get("sha256"):
+            problems.append(f"{what} changed after the page was frozen; re-render it")
+        if entry.get("noisy"):
+            problems.append(f"{what} was measured noisy ({noisy_text(entry)}); a noisy number is never published: "
+                            "re-run `python -m lab course` on a quiet machine, which re-measures it")
+        if entry.get("synthetic"):
+            problems.append(f"{what} is synthetic (a test's fake record, not a measurement); a page that shows it is "
+                            "never published: remove the record and re-render the page")
     return problems
 
 

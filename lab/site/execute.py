@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import json
 import os
 import re
 import signal
@@ -115,15 +116,24 @@ def _kernel_manager(folder) -> _KernelManager:
     return _KernelManager(kernel_name="python3", connection_file=connection, transport=transport)
 
 
-# Which lab profiles the page's code used, asked of the kernel after the last cell (lab.config keeps the list).
-USED_PROFILES = ("__import__('sys').modules['lab.config'].used_profiles() "
-                 "if 'lab.config' in __import__('sys').modules else []")
+def _asked(module: str, function: str) -> str:
+    """An expression the kernel evaluates after the last cell: `module.function()` as JSON, '[]' when the page's
+    code never imported the module."""
+    return (f"__import__('json').dumps(__import__('sys').modules['{module}'].{function}() "
+            f"if '{module}' in __import__('sys').modules else [])")
+
+
+# Which lab profiles the page's code used (lab.config keeps the list), and which measurement records it showed
+# (lab.records_used): both go into the freeze entry.
+USED_PROFILES = _asked("lab.config", "used_profiles")
+USED_RECORDS = _asked("lab.records_used", "used_records")
 
 
 @dataclass
 class ExecutedPage:
     cells: list  # one ExecutedCell per parsed cell
     profiles: list[str]  # the lab profiles the page used (lab.config.used_profiles); [] when none
+    records: list[dict] = field(default_factory=list)  # the records it showed (lab.records_used); [] when none
 
 
 @dataclass
@@ -201,10 +211,10 @@ def execute_page(page: Page, execute: dict, env: dict | None = None, timeout: in
                         progress(number)
                 if pressed():       # the cell may have shown the KeyboardInterrupt (error: true) and gone on
                     raise Interrupted(f"{page.rel}: Ctrl-C stopped the page after code cell {number}")
-            profiles = _used_profiles(client)
+            profiles, records = _ask(client, USED_PROFILES), _ask(client, USED_RECORDS)
             if pressed():
                 raise Interrupted(f"{page.rel}: Ctrl-C stopped the page after its last cell")
-    return ExecutedPage(results, profiles)
+    return ExecutedPage(results, profiles, records)
 
 
 @contextlib.contextmanager
@@ -230,12 +240,13 @@ def _ctrl_c_to_kernel(client: NotebookClient):
         signal.signal(signal.SIGINT, previous)
 
 
-def _used_profiles(client: NotebookClient) -> list[str]:
+def _ask(client: NotebookClient, expression: str) -> list:
+    """The list a _asked() expression returns in the kernel; [] when it cannot be had."""
     reply = client.wait_for_reply(client.kc.execute("", silent=True, store_history=False,
-                                                    user_expressions={"p": USED_PROFILES}))
+                                                    user_expressions={"p": expression}))
     result = ((reply or {}).get("content", {}).get("user_expressions") or {}).get("p", {})
-    try:
-        return list(ast.literal_eval(result["data"]["text/plain"]))
+    try:       # text/plain is the repr of the JSON string
+        return list(json.loads(ast.literal_eval(result["data"]["text/plain"])))
     except (KeyError, ValueError, SyntaxError, TypeError):
         return []
 

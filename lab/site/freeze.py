@@ -11,9 +11,16 @@ swap two folders atomically, a kill between the two renames leaves the old entry
 entry exactly as it was. The entry belongs to this html render as a whole: a re-render replaces
 it, dropping figures that are no longer produced.
 
-Beyond Quarto's two keys, html.json may carry `"lab": {"profiles": [...]}`: the lab profiles the
-page's code used (lab.config.used_profiles). Quarto reads only `hash` and `result`, and drops the
-key when it re-executes a page itself; `python -m lab check` fails on a page executed on `smoke`.
+Beyond Quarto's two keys, html.json may carry `"lab": {"profiles": [...], "records": [...]}`: the
+lab profiles the page's code used (lab.config.used_profiles), and the measurement records it
+showed (lab.records_used), each as `{"name": "week4/routes", "hardware": "cpu-intel-...",
+"sha256": <of the record file>}`, plus the record's `noisy` note or `synthetic: true`. A record is
+named relative to the site's records folder (lab.paths.site_records_dir: course/measurements in
+the checkout, DIR/course/measurements for `--root DIR`), at `<name>/<hardware>.json`, so the
+entry holds no path of the machine that executed it. Quarto reads only `hash` and `result`, and
+drops the key when it re-executes a page itself. `python -m lab check` fails on a page executed
+on `smoke`, and on one whose records changed, went missing, were noisy or synthetic.
+A page that used no lab profile and showed no record gets no `lab` key: its html.json is Quarto's.
 """
 from __future__ import annotations
 
@@ -47,10 +54,11 @@ def entry_dir(freeze_root: Path, rel: str) -> Path:
     return freeze_root / FREEZE_DIR / Path(rel).with_suffix("")
 
 
-def result_json(page_hash: str, markdown: str, stem: str, needs_js: bool, profiles: list[str] | None = None) -> str:
+def result_json(page_hash: str, markdown: str, stem: str, needs_js: bool, profiles: list[str] | None = None,
+                records: list[dict] | None = None) -> str:
     """The html.json text, byte for byte as Quarto writes it (JSON.stringify(x, null, 2):
     two-space indent, non-ASCII kept, no trailing newline), plus the `lab` key when the page
-    used lab profiles."""
+    used lab profiles or showed records."""
     result = {
         "hash": page_hash,
         "result": {
@@ -62,8 +70,9 @@ def result_json(page_hash: str, markdown: str, stem: str, needs_js: bool, profil
             "includes": {"include-in-header": [JS_WIDGET_HEADER]} if needs_js else {},
         },
     }
-    if profiles:
-        result["lab"] = {"profiles": profiles}
+    lab = {"profiles": profiles or [], "records": records or []}
+    if any(lab.values()):
+        result["lab"] = {key: value for key, value in lab.items() if value}
     return json.dumps(result, indent=2, ensure_ascii=False)
 
 

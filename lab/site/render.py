@@ -3,22 +3,33 @@
 This replaces `quarto render` for the execution step only: Quarto (with `execute: freeze:
 auto`) later finds entries whose hash matches the source and publishes them without running
 anything.
+
+render_pages stops at the first page that fails (`python -m lab render`); render_every_page
+goes on to the next page and reports every failure at the end (`python -m lab course`: one
+broken page must not keep the other seven stale). Either way a failed page keeps its previous
+entry. Ctrl-C (Interrupted) stops both at once.
+
+The kernels read and write the site's records folder (lab.paths.site_records_dir): for a site
+outside this checkout they are told it through $LAB_RECORDS, so `lab check --root DIR` finds the
+records that DIR's freeze lists.
 """
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from lab import lock
+from lab import lock, paths
 
-from .execute import PageError, execute_page
+from .execute import Interrupted, PageError, execute_page
 from .freeze import FREEZE_DIR, entry_dir, recover, result_json, write_entry
 from .markdown import page_markdown
-from .qmd import Page, parse_page
+from .qmd import Page, page_rel, parse_page
 
 
 # Execute options Quarto also accepts at the top level of the YAML, next to `execute:`.
@@ -60,11 +71,18 @@ def render_page(page: Page, freeze_root: Path, project_execute: dict, env: dict 
         print(f"{page.rel}: warning: no `title:` in the front matter", file=sys.stderr)
     executed = execute_page(page, execute, env=env, timeout=timeout)
     md = page_markdown(executed.cells, cell_ids(page), page.stem, execute)
-    html_json = result_json(page.hash, md.markdown, page.stem, md.needs_js, executed.profiles)
+    html_json = result_json(page.hash, md.markdown, page.stem, md.needs_js, executed.profiles, executed.records)
     if "smoke" in executed.profiles:
         print(f"{page.rel}: warning: executed on the smoke profile (a tiny random model on a few dozen examples); "
               "`python -m lab check` fails on this entry until the page is rendered on cpu or gpu", file=sys.stderr)
     return write_entry(entry_dir(freeze_root, page.rel), html_json, md.figures)
+
+
+@dataclass
+class Rendered:
+    """What render_every_page did: the html.json paths written, and each failed page with its reason."""
+    written: list[Path] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)     # page (relative to the root) -> one-line reason
 
 
 def render_pages(pages: list[Path], root: Path, freeze_root: Path | None = None,
@@ -79,30 +97,68 @@ def render_pages(pages: list[Path], root: Path, freeze_root: Path | None = None,
 
     One render at a time per freeze root: a second one fails at once with lock.Busy, naming the
     first. Before rendering, what a killed render left in _freeze/ is put back or removed."""
+    return _locked(pages, root, freeze_root, env, timeout, keep_going=False).written
+
+
+def render_every_page(pages: list[Path], root: Path, freeze_root: Path | None = None,
+                      env: dict | None = None, timeout: int = 3600) -> Rendered:
+    """As render_pages, but a failing page does not stop the others: its reason is collected in `failed`.
+    Ctrl-C still stops the whole run (Interrupted)."""
+    return _locked(pages, root, freeze_root, env, timeout, keep_going=True)
+
+
+def kernel_env(root: Path, env: dict | None) -> dict:
+    """`env` plus, for a site outside this checkout, $LAB_RECORDS = its own records folder (unless set)."""
+    env = dict(env or {})
+    if "LAB_RECORDS" not in env and not os.environ.get("LAB_RECORDS") and root != paths.checkout():
+        env["LAB_RECORDS"] = str(paths.site_records_dir(root))
+    return env
+
+
+def _locked(pages, root, freeze_root, env, timeout, keep_going) -> Rendered:
     root = Path(root).resolve()
     freeze_root = Path(freeze_root).resolve() if freeze_root else root
     with lock.hold(freeze_root / FREEZE_DIR, "rendering", wait=False):
         for p in recover(freeze_root):
             print(f"cleared {p.relative_to(freeze_root)}, left by an interrupted render", file=sys.stderr)
-        return _render(pages, root, freeze_root, env, timeout)
+        return _render(pages, root, freeze_root, kernel_env(root, env), timeout, keep_going)
 
 
-def _render(pages: list[Path], root: Path, freeze_root: Path, env: dict | None, timeout: int) -> list[Path]:
+def _render(pages: list[Path], root: Path, freeze_root: Path, env: dict | None, timeout: int,
+            keep_going: bool) -> Rendered:
     project_execute = project_execute_options(root)
-    written: list[Path] = []
+    done = Rendered()
     for number, path in enumerate(pages, 1):
         try:
-            page = parse_page(Path(path), root)
-        except ValueError as e:
-            raise PageError(str(e)) from None
-        if not page.needs_execution:
-            print(f"{page.rel}: no python cells, nothing to execute (Quarto freezes nothing)")
+            out = _render_one(number, path, pages, root, freeze_root, project_execute, env, timeout)
+        except Interrupted:
+            raise
+        except PageError as e:
+            if not keep_going:
+                raise
+            rel = page_rel(Path(path), root)
+            reason = str(e).splitlines()[0].removeprefix(f"{rel}: ")
+            done.failed[rel] = reason
+            print(f"[{number}/{len(pages)}] {rel}: FAILED ({reason}); its previous _freeze entry is kept, "
+                  "going on with the next page", file=sys.stderr, flush=True)
             continue
-        # One line as each page starts (a first run trains for minutes: say what is running), one when it ends.
-        print(f"[{number}/{len(pages)}] {page.rel}: executing {len(page.code_cells)} cells", flush=True)
-        started = time.monotonic()
-        out = render_page(page, freeze_root, project_execute, env, timeout)
-        written.append(out)
-        print(f"[{number}/{len(pages)}] {page.rel}: done in {time.monotonic() - started:.1f} s "
-              f"-> {out.relative_to(freeze_root)}", flush=True)
-    return written
+        if out is not None:
+            done.written.append(out)
+    return done
+
+
+def _render_one(number, path, pages, root, freeze_root, project_execute, env, timeout) -> Path | None:
+    try:
+        page = parse_page(Path(path), root)
+    except ValueError as e:
+        raise PageError(str(e)) from None
+    if not page.needs_execution:
+        print(f"{page.rel}: no python cells, nothing to execute (Quarto freezes nothing)")
+        return None
+    # One line as each page starts (a first run trains for minutes: say what is running), one when it ends.
+    print(f"[{number}/{len(pages)}] {page.rel}: executing {len(page.code_cells)} cells", flush=True)
+    started = time.monotonic()
+    out = render_page(page, freeze_root, project_execute, env, timeout)
+    print(f"[{number}/{len(pages)}] {page.rel}: done in {time.monotonic() - started:.1f} s "
+          f"-> {out.relative_to(freeze_root)}", flush=True)
+    return out

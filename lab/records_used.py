@@ -1,0 +1,47 @@
+"""Which measurement records this process has shown: a page's freeze lists them, so that freshness follows a record.
+
+    note("week4/routes", path, record)   # lab.measure: each record measured() returns, load_all()/every_record() read
+    used_records()                       # [{"name": "week4/routes", "hardware": "cpu-intel-...", "sha256": "..."}]
+
+Quarto's freeze keys on the page source alone, so a page that shows another page's records went stale unnoticed
+when those records were re-measured. lab.site asks the page's kernel for this list after its last cell and writes
+it into the freeze entry; `python -m lab check` then compares each sha256 (of the record file's bytes) with the
+file in the site's records folder (lab.paths.site_records_dir), at `<name>/<hardware>.json`.
+
+An entry also carries the record's `noisy` note (what the harness saw: why, and the load) and `synthetic: true` when
+the record has them, so that the check can refuse such a page from its freeze alone.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+_used: dict[tuple[str, str], dict] = {}      # (name, hardware) -> entry, in the order first read
+
+
+def note(name: str, path: Path, record: dict) -> None:
+    """Remember that this process showed the record stored at `path` (its bytes as they are now)."""
+    entry = {"name": name, "hardware": Path(path).stem,
+             "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest()}
+    if record.get("noisy"):
+        entry["noisy"] = record["noisy"]
+    if record.get("synthetic"):
+        entry["synthetic"] = True
+    # A record read twice (week 6 shows weeks 2-5) is listed once; a re-measure within the page wins.
+    _used[(entry["name"], entry["hardware"])] = entry
+
+
+def used_records() -> list[dict]:
+    return list(_used.values())
+
+
+def noisy_text(record: dict) -> str:
+    """'spread 0.89 of the median; load 2.1, 1.9' for a record (or a used_records entry) marked noisy."""
+    noisy = record.get("noisy") or {}
+    load = ", ".join(f"{x:.1f}" if isinstance(x, (int, float)) else str(x) for x in noisy.get("load") or [])
+    return f"{noisy.get('why', 'no reason given')}; load {load or 'not recorded'}"
+
+
+def forget() -> None:
+    """Start a new list (tests; a page kernel starts with an empty one)."""
+    _used.clear()
