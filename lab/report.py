@@ -128,6 +128,44 @@ def notebook_links(page: str):
 
 # ---------------------------------------------------------------- plots
 
+# Quarto's html figure width (fig-width 7 in at fig-dpi 96: 672 px), which the page column holds with room to
+# spare at 1280 px. A plot whose tight bounding box is wider than this (a legend beside the axes, say) is shown
+# wider than the column: clipped, with a sideways scroll. Every plot is drawn within it.
+FIG_WIDTH_IN = 7.0
+
+
+def legend_below(ax, handles=None, labels=None, ncols: int = 4, **kw):
+    """The legend under the axes, in `ncols` columns: inside the axes a legend covers whatever the data puts
+    there (curves on a GPU record need not fall where the CPU one's did), and beside them it widens the figure
+    past the column."""
+    if handles is None:
+        handles, labels = ax.get_legend_handles_labels()
+    # below the x label: axes fraction -0.18 clears tick labels and the label at the site's font sizes
+    return ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncols=ncols,
+                     frameon=False, fontsize=8, **kw)
+
+
+def step_125(v: float, up: bool) -> float:
+    """The 1-2-5 step (..., 0.5, 1, 2, 5, 10, ...) at or below `v`, or at or above it when `up`."""
+    import math
+    e = math.floor(math.log10(v))
+    steps = [m * 10.0 ** k for k in (e - 1, e, e + 1) for m in (1, 2, 5)]
+    return min(s for s in steps if s >= v) if up else max(s for s in steps if s <= v)
+
+
+def ms_log_x(ax, lo: float, hi: float):
+    """A log x axis of milliseconds from `lo` to `hi` (the data's extremes), widened to the 1-2-5 steps around
+    them so both ends carry a label, labelled in plain numbers at 1-2-5 steps: matplotlib's own labels are 10^1
+    and 10^2 only over a wide range, and 2x10^0, 3x10^0... (running into each other) over a narrow one."""
+    from matplotlib import ticker
+    ax.set_xscale("log")
+    ax.set_xlim(step_125(lo, up=False), step_125(hi, up=True))
+    ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1, 2, 5)))
+    ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+    return ax
+
+
 def style(ax, title: str = "", xlabel: str = "", ylabel: str = ""):
     """One look for every plot on the site."""
     ax.set_title(title, loc="left", fontsize=11)
