@@ -83,6 +83,13 @@ def table(rows: list[dict], batches) -> list[dict]:
              "measured in": r["source"]} for r in rows]
 
 
+def recommendation_rows(picks: list[dict]) -> list[dict]:
+    """recommend()'s answers as a table, headers with their units."""
+    return [{"deployment": p["deployment"], "batch": p["batch"], "budget": p["budget"], "ship": p["ship"],
+             "test accuracy": f'{p["accuracy"]:.3f}', "latency (ms)": f'{p["latency_ms"]:.2f}',
+             "size (MB)": f'{p["size_mb"]:.1f}', "fit the budget": p["fit the budget"]} for p in picks]
+
+
 def plot(rows: list[dict], batch: int, title: str):
     """Accuracy against latency at `batch`, marker area proportional to the size on disk; the front joined."""
     import matplotlib.pyplot as plt
