@@ -83,12 +83,18 @@ def table(rows: list[dict], batches) -> list[dict]:
              "measured in": r["source"]} for r in rows]
 
 
+def recommendation_rows(picks: list[dict]) -> list[dict]:
+    """recommend()'s answers as a table, headers with their units."""
+    return [{"deployment": p["deployment"], "batch": p["batch"], "budget": p["budget"], "ship": p["ship"],
+             "test accuracy": f'{p["accuracy"]:.3f}', "latency (ms)": f'{p["latency_ms"]:.2f}',
+             "size (MB)": f'{p["size_mb"]:.1f}', "fit the budget": p["fit the budget"]} for p in picks]
+
+
 def plot(rows: list[dict], batch: int, title: str):
     """Accuracy against latency at `batch`, marker area proportional to the size on disk; the front joined."""
     import matplotlib.pyplot as plt
-    from matplotlib import ticker
     from lab import report
-    fig, ax = plt.subplots(figsize=(8.5, 4))
+    fig, ax = plt.subplots(figsize=(report.FIG_WIDTH_IN, 4.6))
     front = set(pareto(rows, batch))
     biggest = max(r["size_mb"] for r in rows)
     for i, r in enumerate(rows):
@@ -98,16 +104,13 @@ def plot(rows: list[dict], batch: int, title: str):
     on = sorted((r for r in rows if r["variant"] in front), key=lambda r: r["latency"][batch]["median_ms"])
     ax.plot([r["latency"][batch]["median_ms"] for r in on], [r["accuracy"] for r in on], "k--", lw=1,
             label="Pareto front")
-    ax.set_xscale("log")
-    # plain milliseconds at 1-2-5 steps: matplotlib's own labels on a log axis under a decade wide (2x10^0,
-    # 3x10^0, ...) run into each other
-    ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1, 2, 5)))
-    ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+    ms = [r["latency"][batch]["median_ms"] for r in rows]
+    report.ms_log_x(ax, min(ms) / 1.15, max(ms) * 1.15)    # a margin: the largest discs stay inside the axes
+    ax.margins(y=0.12)
     report.style(ax, title, f"latency at batch {batch} (ms, median, log scale)", "test accuracy")
-    # beside the axes, not over them: the small fast variants sit low on the plot, where a legend would go
-    legend = ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1),
-                       title="marker area: size on disk", title_fontsize=7)
+    # under the axes, not over them (the small fast variants sit low, where a legend would go) nor beside them
+    # (seven long labels there made the figure wider than the page's column)
+    legend = report.legend_below(ax, ncols=2, title="marker area: size on disk", title_fontsize=8)
     for handle in legend.legend_handles[:len(rows)]:
         handle.set_sizes([40])               # one size in the legend: the plot's markers carry the sizes
     fig.tight_layout()

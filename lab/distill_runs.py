@@ -113,6 +113,6 @@ def loss_plot(result: dict, window: int = 10):
         ax.plot(np.arange(w, len(loss) + 1), np.convolve(loss, np.ones(w) / w, mode="valid"), color=f"C{i}",
                 label=r["model"])
     report.style(ax, "Student training loss", "optimizer step", "loss")
-    ax.legend(fontsize=8, frameon=False)
+    report.legend_below(ax, ncols=2)
     fig.tight_layout()
     return fig

@@ -9,6 +9,7 @@ The mechanism (wrap, save, load, the checks) is lab.lora; this module runs it on
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -103,8 +104,17 @@ def check_rows(checks: list[dict]) -> list[dict]:
                                                   if "logits_sha256" in c else "")} for c in checks]
 
 
+def trap_message(check: dict):
+    """lab.lora.trap_check's message for a page, its fix (`modules_to_save=['pooler']`) as code. As plain text the
+    fix's quotes would reach the site's Markdown as prose, which typesets them as curly quotes: copied into
+    Python, `[‘pooler’]` is a syntax error."""
+    from IPython.display import Markdown
+    return Markdown(re.sub(r"(modules_to_save=\[[^\]]*\])", r"`\1`", check["message"]))
+
+
 def trap_rows(trap: dict) -> list[dict]:
-    return [{"modules_to_save": ", ".join(r["modules_to_save"]), "random at load, not saved":
-             ", ".join(r["trap"]["unsaved"]) or "none", "trap check": "pass" if r["trap"]["pass"] else "FAIL",
+    # `modules_to_save` is peft's argument: a name, shown as code
+    return [{"`modules_to_save`": ", ".join(r["modules_to_save"]),
+             "random at load, not saved": ", ".join(r["trap"]["unsaved"]) or "none", "trap check": "pass" if r["trap"]["pass"] else "FAIL",
              "reload on another seed": "bit-identical" if r["reload"]["pass"] else "different logits",
              "max |difference|": r["reload"]["max_abs_diff"]} for r in trap["rows"]]

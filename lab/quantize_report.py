@@ -118,29 +118,34 @@ def summary(record: dict, batch_sizes) -> Summary:
 
 
 def latency_plot(records: list[dict]):
-    """Median latency per route and batch size, with p10-p90 whiskers, one panel per hardware. Log scale: routes
-    differ by multiples."""
+    """Median latency per route and batch size as a dot, its p10-p90 range as a line through it; one panel per
+    hardware, stacked. Dots, not bars, on the log axis: routes differ by multiples, and a bar's length on a log
+    axis (from an arbitrary left edge) means nothing."""
     import matplotlib.pyplot as plt
     from lab import env, report
-    fig, axes = plt.subplots(1, len(records), figsize=(6.5 * len(records), 3.8), squeeze=False)
-    for ax, rec in zip(axes[0], records):
+    routes_per = [sum(r["status"] == "ok" for r in rec["result"]["routes"]) for rec in records]
+    fig, axes = plt.subplots(len(records), 1, squeeze=False,
+                             figsize=(report.FIG_WIDTH_IN - 0.5, sum(1.2 + 0.42 * n for n in routes_per)),
+                             height_ratios=routes_per)
+    for ax, rec in zip(axes[:, 0], records):
         res = rec["result"]
         routes = [r["route"] for r in res["routes"] if r["status"] == "ok"]
         batches = sorted({row["batch"] for row in res["latency"]})
         lat = _latency_index(res)
-        height = 0.8 / len(batches)
+        step = 0.3 / max(1, len(batches) - 1)     # a route's batch sizes within 0.3 of its tick, one row each
         for k, b in enumerate(batches):
-            ys = [i + k * height for i in range(len(routes))]
+            ys = [i + (k - (len(batches) - 1) / 2) * step for i in range(len(routes))]
             rows = [lat[(r, b)] for r in routes]
-            med = np.array([x["median_ms"] for x in rows])
-            err = np.array([[x["median_ms"] - x["p10_ms"] for x in rows], [x["p90_ms"] - x["median_ms"] for x in rows]])
-            ax.barh(ys, med, height=height, xerr=err, capsize=2, label=f"batch {b}")
-        ax.set_yticks([i + 0.4 - height / 2 for i in range(len(routes))], routes)
-        ax.invert_yaxis()
-        ax.set_xscale("log")
-        report.style(ax, title=f"{env.device_label(rec['provenance'])}, {res['model']}", xlabel="latency (ms, log)")
-        ax.grid(axis="x", alpha=0.3)
-        ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # outside: bars reach the right edge
+            ax.hlines(ys, [x["p10_ms"] for x in rows], [x["p90_ms"] for x in rows], color=f"C{k}", lw=2)
+            ax.plot([x["median_ms"] for x in rows], ys, "o", color=f"C{k}", ms=5, label=f"batch {b}")
+        ax.set_yticks(range(len(routes)), routes)
+        ax.set_ylim(len(routes) - 0.5, -0.5)         # first route on top
+        shown = [lat[(r, b)] for r in routes for b in batches]
+        report.ms_log_x(ax, min(x["p10_ms"] for x in shown), max(x["p90_ms"] for x in shown))
+        report.style(ax, title=f"{env.device_label(rec['provenance'])}, {res['model']}",
+                     xlabel="latency (ms, median and p10-p90, log scale)")
+        ax.grid(axis="x", which="major", alpha=0.3)
+        report.legend_below(ax, ncols=len(batches))
     fig.tight_layout()
     return fig
 

@@ -12,26 +12,44 @@ import pandas as pd
 from lab import env, paths
 
 
-def markdown_table(rows, floatfmt: str = ".3g", index: bool = False, columns: list[str] | None = None) -> str:
+# Columns that name where a row was measured: the same long CPU name in every row of a table of one machine's
+# records crowds out the numbers and makes the other columns wrap. When every row agrees, it is said once above.
+SAID_ONCE = ("hardware", "measured on")
+
+
+def said_once(rows: list[dict], columns=SAID_ONCE) -> tuple[dict, list[dict]]:
+    """The `columns` whose value is the same in every one of two or more rows, and the rows without them."""
+    same = {c: rows[0][c] for c in columns
+            if len(rows) > 1 and c in rows[0] and all(r.get(c, object()) == rows[0][c] for r in rows)}
+    return same, [{k: v for k, v in r.items() if k not in same} for r in rows]
+
+
+def markdown_table(rows, floatfmt: str = ".3g", index: bool = False, columns: list[str] | None = None,
+                   once=SAID_ONCE) -> str:
     """Rows (list of dicts or a DataFrame) as a pipe table. A `|` inside a header or a cell would end the cell
-    early and shift every column after it, so it is escaped; `columns` picks and orders columns."""
+    early and shift every column after it, so it is escaped; `columns` picks and orders columns. A column of
+    `once` with one value in every row is said in a line above the table instead (see SAID_ONCE)."""
     df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
     if df.empty:
         return "*(none)*"        # an empty pipe table would render as nothing at all
     if columns is not None:
         df = df[[c for c in columns if c in df.columns]]
+    same = said_once(df.to_dict("records"), once)[0] if not index else {}
+    if same:
+        df = df.drop(columns=list(same))
     escape = lambda v: v.replace("|", "\\|") if isinstance(v, str) else v    # noqa: E731
     df = df.rename(columns=escape).map(escape)
     if df.isna().to_numpy().any():
         # rows with different keys (a skipped route has no latency) leave NaN: show an empty cell, not "nan"
         df = df.astype(object).where(df.notna(), None)
-    return df.to_markdown(index=index, floatfmt=floatfmt)
+    head = "".join(f"{k.capitalize()}: **{v}**. " for k, v in same.items())
+    return (head.rstrip() + "\n\n" if head else "") + df.to_markdown(index=index, floatfmt=floatfmt)
 
 
-def table(rows, floatfmt: str = ".3g", index: bool = False, columns: list[str] | None = None):
+def table(rows, floatfmt: str = ".3g", index: bool = False, columns: list[str] | None = None, once=SAID_ONCE):
     """Rows as a Markdown table object that Quarto renders as a real table (see markdown_table)."""
     from IPython.display import Markdown
-    return Markdown(markdown_table(rows, floatfmt, index, columns))
+    return Markdown(markdown_table(rows, floatfmt, index, columns, once))
 
 
 def transposed(rows: list[dict], key: str) -> list[dict]:
@@ -65,6 +83,15 @@ def source_label(prov: dict) -> str:
     return f"lab {prov['lab']} (installed)" if prov.get("lab") else "?"
 
 
+def short_date(iso: str | None) -> str:
+    """'2026-11-30T21:04:11+00:00' -> '30 Nov 2026', joined by no-break spaces: an ISO date in a narrow column
+    wraps at its hyphens."""
+    from datetime import date
+    if not iso:
+        return ""
+    return date.fromisoformat(iso[:10]).strftime("%d %b %Y").lstrip("0").replace(" ", "\u00a0")
+
+
 def provenance_rows(records: list[dict]) -> list[dict]:
     """One row per record: what was measured, where, with which versions, from which commit, when."""
     rows = []
@@ -76,7 +103,7 @@ def provenance_rows(records: list[dict]) -> list[dict]:
             "torch": (p.get("libraries") or {}).get("torch"),
             "transformers": (p.get("libraries") or {}).get("transformers"),
             "commit": source_label(p),
-            "date": (p.get("date") or "")[:10],
+            "date": short_date(p.get("date")),
             "wall time (s)": rec.get("wall_s"),
         })
     return rows
@@ -127,6 +154,44 @@ def notebook_links(page: str):
 
 
 # ---------------------------------------------------------------- plots
+
+# Quarto's html figure width (fig-width 7 in at fig-dpi 96: 672 px), which the page column holds with room to
+# spare at 1280 px. A plot whose tight bounding box is wider than this (a legend beside the axes, say) is shown
+# wider than the column: clipped, with a sideways scroll. Every plot is drawn within it.
+FIG_WIDTH_IN = 7.0
+
+
+def legend_below(ax, handles=None, labels=None, ncols: int = 4, **kw):
+    """The legend under the axes, in `ncols` columns: inside the axes a legend covers whatever the data puts
+    there (curves on a GPU record need not fall where the CPU one's did), and beside them it widens the figure
+    past the column."""
+    if handles is None:
+        handles, labels = ax.get_legend_handles_labels()
+    # below the x label: axes fraction -0.18 clears tick labels and the label at the site's font sizes
+    return ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncols=ncols,
+                     frameon=False, fontsize=8, **kw)
+
+
+def step_125(v: float, up: bool) -> float:
+    """The 1-2-5 step (..., 0.5, 1, 2, 5, 10, ...) at or below `v`, or at or above it when `up`."""
+    import math
+    e = math.floor(math.log10(v))
+    steps = [m * 10.0 ** k for k in (e - 1, e, e + 1) for m in (1, 2, 5)]
+    return min(s for s in steps if s >= v) if up else max(s for s in steps if s <= v)
+
+
+def ms_log_x(ax, lo: float, hi: float):
+    """A log x axis of milliseconds from `lo` to `hi` (the data's extremes), widened to the 1-2-5 steps around
+    them so both ends carry a label, labelled in plain numbers at 1-2-5 steps: matplotlib's own labels are 10^1
+    and 10^2 only over a wide range, and 2x10^0, 3x10^0... (running into each other) over a narrow one."""
+    from matplotlib import ticker
+    ax.set_xscale("log")
+    ax.set_xlim(step_125(lo, up=False), step_125(hi, up=True))
+    ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1, 2, 5)))
+    ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+    return ax
+
 
 def style(ax, title: str = "", xlabel: str = "", ylabel: str = ""):
     """One look for every plot on the site."""

@@ -28,7 +28,7 @@ def learning_curve(history: dict, title: str = "Training loss and validation acc
     acc.set_ylabel("validation accuracy")
     acc.set_ylim(0.4, 1.0)
     lines = ax.get_legend_handles_labels()[0] + acc.get_legend_handles_labels()[0]
-    ax.legend(lines, [ln.get_label() for ln in lines], loc="center right", fontsize=8, frameon=False)
+    report.legend_below(ax, lines, [ln.get_label() for ln in lines])
     fig.tight_layout()
     return fig
 

@@ -9,6 +9,7 @@ executed). Modules, one idea each:
 - render.py    render_pages: the above, page by page (render_every_page: on past a failing one)
 - check.py     check_site: are the frozen entries fresh? check_published: do they read cleanly?
 - notebooks.py write_notebooks: clean student notebooks (Kaggle) from the pages
+- preview.py   screenshots of the frozen pages at 1280 and 390 px without Quarto (pandoc + Chromium)
 """
 from .check import check_published, check_site
 from .execute import PageError

@@ -1,0 +1,161 @@
+"""Every plot on the site fits the page's column, keeps its legend off the data and its labels apart, and
+draws latencies as points on a log axis, not bars. Drawn from small made-up inputs of the shapes the pages pass:
+the checks are about layout, which the numbers only move around."""
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
+
+from lab import capstone, distill_runs, errors, quantize_report, report, train_report  # noqa: E402
+
+PROV = {"device": "cpu", "cpu": "Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz", "cpu_count": 2}
+ROUTES = ["pytorch-fp32", "pytorch-int8", "onnx-fp32", "onnx-int8-qint8", "onnx-int8-quint8", "torch-compile"]
+
+
+def history(steps=250, seed=0):
+    rng = np.random.default_rng(seed)
+    loss = np.clip(0.7 - np.linspace(0, 0.4, steps) + rng.normal(0, 0.12, steps), 0.05, None)
+    return {"loss": loss.tolist(), "baseline": {"accuracy": 0.52},
+            "epochs": [{"step": steps // 2, "val_accuracy": 0.78}, {"step": steps, "val_accuracy": 0.81}]}
+
+
+def latency_record(ms=(16, 11, 6.6, 3.1, 4.0, 11), factor=22.0):
+    rows = [{"route": r, "batch": b, "median_ms": m * (factor if b == 32 else 1),
+             "p10_ms": 0.95 * m * (factor if b == 32 else 1), "p90_ms": 1.08 * m * (factor if b == 32 else 1)}
+            for r, m in zip(ROUTES, ms) for b in (1, 32)]
+    return {"result": {"model": "minilm", "routes": [{"route": r, "status": "ok"} for r in ROUTES], "latency": rows},
+            "provenance": PROV}
+
+
+def predictions(name, seed):
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(0, 1, 1300)
+    labels = (rng.uniform(0, 1, 1300) < p).astype(int)      # roughly calibrated, every bin well filled
+    return errors.Predictions(name, labels, p, np.full(1300, 20), [""] * 1300)
+
+
+def variants():
+    names = [("full fine-tune, fp32", 91, 0.832, 16), ("full fine-tune, PyTorch int8", 59, 0.827, 11),
+             ("full fine-tune, ONNX Runtime int8", 23, 0.836, 3.1), ("LoRA, merged, fp32", 91, 0.807, 15),
+             ("distilled student, fp32", 62, 0.770, 6.1), ("distilled student, ONNX Runtime int8", 16, 0.762, 1.2)]
+    return [{"variant": v, "size_mb": mb, "accuracy": acc, "latency": {1: {"median_ms": ms}}} for v, mb, acc, ms in names]
+
+
+def page_figures():
+    """name -> a function drawing the figure a page shows, as the page calls it."""
+    both = [predictions("full fine-tune", 0), predictions("LoRA", 1)]
+    distill = {"rows": [{"model": m, "loss": history(seed=i)["loss"]} for i, m in
+                        enumerate(["student, labels only", "student, distilled (T=2, α=0.5)",
+                                   "student, distilled (T=4, α=0.5)"])]}
+    return {
+        "week 1 learning curve": lambda: train_report.learning_curve(history()),
+        "week 2 learning curve": lambda: train_report.learning_curve(history(seed=3), "LoRA: training loss and "
+                                                                                      "validation accuracy"),
+        "week 3 confusion": lambda: errors.confusion_plot(both),
+        "week 3 reliability": lambda: errors.reliability_plot(both),
+        "week 4 latency": lambda: quantize_report.latency_plot([latency_record()]),
+        "week 4 latency, CPU and GPU": lambda: quantize_report.latency_plot([latency_record(), latency_record(factor=3)]),
+        "week 5 loss": lambda: distill_runs.loss_plot(distill),
+        "week 6 pareto": lambda: capstone.plot(variants(), 1, "Every variant on CPU: Intel(R) Xeon(R) Processor "
+                                                              "(2 cores), batch 1"),
+    }
+
+
+@pytest.fixture(params=list(page_figures()))
+def figure(request):
+    fig = page_figures()[request.param]()
+    fig.canvas.draw()
+    yield fig
+    plt.close(fig)
+
+
+def width_in(fig) -> float:
+    """The width the page shows: Quarto saves figures with a tight bounding box, legends outside included."""
+    return fig.get_tightbbox(fig.canvas.get_renderer()).width
+
+
+def legend_covers_data(fig) -> list[str]:
+    """Labels of the data points that fall inside a legend's box, in display coordinates."""
+    covered = []
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        if legend is None:
+            continue
+        box = legend.get_window_extent()
+        for other in fig.axes:
+            for line in other.get_lines():
+                xy = other.transData.transform(np.column_stack(line.get_data()).astype(float))
+                if any(box.contains(x, y) for x, y in xy):
+                    covered.append(line.get_label())
+    return covered
+
+
+def overlapping_texts(fig) -> list[tuple[str, str]]:
+    """Pairs of annotations/texts drawn in an axes whose boxes overlap."""
+    pairs = []
+    for ax in fig.axes:
+        texts = [t for t in ax.texts if t.get_text().strip()]
+        boxes = [t.get_window_extent() for t in texts]
+        pairs += [(texts[i].get_text(), texts[j].get_text()) for i in range(len(texts))
+                  for j in range(i + 1, len(texts)) if boxes[i].overlaps(boxes[j])]
+    return pairs
+
+
+def test_every_page_figure_fits_the_column(figure):
+    assert width_in(figure) <= report.FIG_WIDTH_IN, f"{width_in(figure):.2f} in wide"
+
+
+def test_a_legend_beside_a_full_width_plot_is_caught_as_too_wide():
+    fig, ax = plt.subplots(figsize=(report.FIG_WIDTH_IN, 4))
+    ax.plot([1, 2], [1, 2], label="a fairly long label for a variant")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
+    fig.canvas.draw()
+    assert width_in(fig) > report.FIG_WIDTH_IN
+    plt.close(fig)
+
+
+def test_no_legend_covers_a_data_point(figure):
+    assert legend_covers_data(figure) == []
+
+
+def test_a_legend_placed_over_the_curve_is_caught():
+    fig, ax = plt.subplots()
+    ax.plot(np.linspace(0, 1, 50), np.linspace(0, 1, 50), label="diagonal")
+    ax.legend(loc="center")
+    fig.canvas.draw()
+    assert legend_covers_data(fig) == ["diagonal"]
+    plt.close(fig)
+
+
+def test_no_two_labels_in_a_plot_overlap(figure):
+    assert overlapping_texts(figure) == []
+
+
+def test_the_old_reliability_counts_beside_each_point_are_caught_colliding():
+    fig, ax = plt.subplots(figsize=(4.6, 4))
+    for i, (x, y) in enumerate([(0.757, 0.690), (0.757, 0.695)]):     # two models' bins at the same spot
+        ax.annotate(str(113 + 71 * i), (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
+    fig.canvas.draw()
+    assert overlapping_texts(fig) == [("113", "184")]
+    plt.close(fig)
+
+
+def test_latencies_are_points_on_a_log_axis_with_plain_labels_at_both_ends():
+    fig = quantize_report.latency_plot([latency_record()])
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    assert not [p for p in ax.patches if isinstance(p, Rectangle)], "bars on a log axis: their length means nothing"
+    lo, hi = ax.get_xlim()
+    labels = [t.get_text() for t in ax.get_xticklabels() if lo <= t.get_position()[0] <= hi and t.get_text()]
+    assert labels[0] == "2" and labels[-1] == "500" and len(labels) >= 6, labels   # 3.0 ms .. 380 ms of data
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("value, up, step", [(3.1, False, 2), (3.1, True, 5), (380, True, 500), (1.2, False, 1),
+                                             (0.7, False, 0.5), (20, True, 20), (20, False, 20)])
+def test_step_125_rounds_to_the_1_2_5_series(value, up, step):
+    assert report.step_125(value, up) == pytest.approx(step)
