@@ -36,6 +36,12 @@ def variant(model: str, route: str) -> str:
     return f"{model}/{route}"
 
 
+def full_model(profile) -> dict[str, tuple[object, object, tuple[str, ...]]]:
+    """{FULL: (model, tokenizer, routes)}: week 1's model through every week-4 route (benchmarks/inference.py)."""
+    full, tokenizer = train.finetuned(profile)
+    return {FULL: (full.cpu().eval(), tokenizer, tuple(quantize.ROUTES))}
+
+
 def _models(profile) -> dict[str, tuple[object, object, tuple[str, ...]]]:
     """name -> (model, tokenizer, routes). Asks for the weeks' records first, so a missing one is made (and its
     models trained) by its own measurement, not a second time here."""
@@ -43,9 +49,8 @@ def _models(profile) -> dict[str, tuple[object, object, tuple[str, ...]]]:
     device = train.default_device()
     measured("week2/lora", lora_runs.record, profile=profile, device=device)
     measured("week5/distill", distill_runs.record, profile=profile, device=device)
-    full, tokenizer = train.finetuned(profile)
     lora_model, lora_tok = lora_runs.adapted(profile)
-    out = {FULL: (full.cpu().eval(), tokenizer, tuple(quantize.ROUTES)),
+    out = {**full_model(profile),
            LORA: (lora_model.merge_and_unload().cpu().eval(), lora_tok, (quantize.REFERENCE,))}
     logits = distill.teacher_logits(profile, device=device)
     for settings in STUDENTS:
@@ -55,14 +60,20 @@ def _models(profile) -> dict[str, tuple[object, object, tuple[str, ...]]]:
 
 
 def record(profile, run_on: str = "cpu") -> dict:
-    """Every variant's latency on `run_on`, measured in one interleaved run on the same real test batches.
+    """Every variant's latency on `run_on`, measured in one interleaved run on the same real test batches:
+    time_models of every model the course compares."""
+    return time_models(_models(profile), profile, run_on)
+
+
+def time_models(built: dict, profile, run_on: str = "cpu") -> dict:
+    """The models of `built` (name -> (model, tokenizer, routes)) through their routes, timed in one interleaved
+    run on the profile's test batches (tokenized by the first model's tokenizer: the models share one vocabulary).
 
     Plain JSON: {"device", "threads", "models", "rows": one per (variant, batch) with model, route, median/p10/p90,
     spread, repeats, threads, seq_len, load_avg; "skipped": routes that could not run here, with the reason;
     "reference", "rounds", "attempts", "max_spread", "load"} and "noisy" when the reference stayed too spread out.
     """
-    built = _models(profile)
-    _, tokenizer, _ = built[FULL]
+    _, tokenizer, _ = next(iter(built.values()))
     enc = data.encode(tokenizer, data.load_splits(profile).test, profile.max_length)
     batches = bench.sample_batches(enc, profile.bench_batch_sizes, seed=profile.seed)
     sample = batches[max(batches)]
@@ -82,7 +93,8 @@ def record(profile, run_on: str = "cpu") -> dict:
                 except Exception as e:  # a route that cannot be built is a row with the reason, as in week 4
                     skipped.append({"model": name, "route": route, "reason": quantize.failure(e)})
         smoke = profile.name == "smoke"
-        result = bench.measure(runs, batches, reference=REFERENCE, rounds=profile.bench_repeats, device=run_on,
+        reference = REFERENCE if REFERENCE in runs else next(iter(runs))
+        result = bench.measure(runs, batches, reference=reference, rounds=profile.bench_repeats, device=run_on,
                                threads=threads, seed=profile.seed,
                                quiet_wait_s=SMOKE_QUIET_WAIT_S if smoke else bench.QUIET_WAIT_S)
     for row in result["rows"]:

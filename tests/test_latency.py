@@ -136,3 +136,17 @@ def test_a_noisy_record_gets_a_visible_warning_and_a_quiet_one_none():
     assert note.startswith("::: {.callout-warning}") and note.rstrip().endswith(":::")
     assert "0.89" in note and "2.1" in note and "latency/variants" in note
     assert latency.noisy({**quiet, "noisy": busy["result"]["noisy"]})          # where `measured` may lift it
+
+
+def test_week4_routes_get_their_latency_from_the_latency_record_of_the_same_hardware():
+    def prov(cpu):
+        return {"device": "cpu", "cpu": cpu, "cpu_count": 2, "gpu": None}
+    routes = {"result": {"device": "cpu", "routes": []}, "provenance": prov("Xeon")}
+    row = {"variant": "full/onnx-fp32", "model": "full", "route": "onnx-fp32", "batch": 1, "median_ms": 2.0}
+    other = {"model": "lora-merged", "route": "pytorch-fp32", "variant": "lora-merged/pytorch-fp32", "batch": 1}
+    here = {"result": {"device": "cpu", "rows": [row, other]}, "provenance": prov("Xeon")}
+    elsewhere = {"result": {"device": "cpu", "rows": [{**row, "median_ms": 9.0}]}, "provenance": prov("EPYC")}
+    joined, = latency.with_latency([routes], [elsewhere, here])
+    assert joined["result"]["latency"] == [row]                  # this hardware's, and the full model's only
+    alone, = latency.with_latency([routes], [elsewhere])
+    assert alone["result"]["latency"] == []
