@@ -136,7 +136,8 @@ def spread_of(rows: list[dict], variant: str) -> float:
     """The widest relative spread of one variant over its batch sizes."""
     mine = [r["spread"] for r in rows if r["variant"] == variant]
     if not mine:
-        raise KeyError(f"reference {variant!r} is not among the measured variants {sorted({r['variant'] for r in rows})}")
+        measured = sorted({r["variant"] for r in rows})
+        raise KeyError(f"reference {variant!r} is not among the measured variants {measured}")
     return max(mine)
 
 

@@ -90,7 +90,8 @@ def decide(dep: Deployment, records: list[dict]) -> dict:
     return {**row, "measured on": env.device_label(rec["provenance"]) + (f" ({dep.proxy})" if dep.proxy else ""),
             "batch": dep.batch, "fp32 MB": fp32_mb, "int8 MB": int8_mb, "size matters?": "yes" if matters else "no",
             "why": why, "int8 route": route,
-            "speedup vs PyTorch fp32": sp if signal else bench.NOT_DISTINGUISHABLE, "faster?": faster, "verdict": verdict}
+            "speedup vs PyTorch fp32": sp if signal else bench.NOT_DISTINGUISHABLE, "faster?": faster,
+            "verdict": verdict}
 
 
 COLUMNS = ["deployment", "budget", "measured on", "batch", "fp32 MB", "int8 MB", "size matters?", "why",

@@ -27,7 +27,9 @@ def _speedup_cell(ref: dict | None, mine: dict | None) -> str:
         return ""
     if mine is ref:
         return "1 (reference)"
-    return f"{ref['median_ms'] / mine['median_ms']:.3g}" if bench.distinguishable(ref, mine) else bench.NOT_DISTINGUISHABLE
+    if not bench.distinguishable(ref, mine):
+        return bench.NOT_DISTINGUISHABLE
+    return f"{ref['median_ms'] / mine['median_ms']:.3g}"
 
 
 def _ms(row: dict | None) -> str:
@@ -128,7 +130,8 @@ def summary(record: dict, batch_sizes) -> Summary:
         as_fast={route: {b: bench.as_fast(lat[(REFERENCE, b)], lat[(route, b)]) for b in (small, large)}
                  for route in QUOTED},
         same_runtime=same_runtime,
-        same_runtime_text={b: bench.as_fast(lat[("onnx-fp32", b)], lat[("onnx-int8-qint8", b)]) for b in (small, large)},
+        same_runtime_text={b: bench.as_fast(lat[("onnx-fp32", b)], lat[("onnx-int8-qint8", b)])
+                           for b in (small, large)},
         beyond_noise=beyond_noise,
         noise_note=noise_note,
         ref_spread={b: lat[("pytorch-fp32", b)]["spread"] for b in (small, large)},

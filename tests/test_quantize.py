@@ -196,7 +196,8 @@ def _same_runtime_record(b1_ratio, b32_ratio):
 
 
 def test_int8_faster_beyond_the_noise_at_one_batch_size_is_enough():
-    # issue 18: 0.93x at batch 1 (inside the noise) and 1.65x at batch 32 (beyond it) is "faster at one size"; here 0.97x and 1.8x
+    # issue 18: 0.93x at batch 1 (inside the noise) and 1.65x at batch 32 (beyond it) is "faster at one batch size
+    # at least"; here 0.97x and 1.8x
     s = quantize_report.summary(_same_runtime_record(0.97, 1.8), (1, 32))
     assert s.beyond_noise == {1: False, 32: True}
     assert s.same_runtime_text[1] == bench.NOT_DISTINGUISHABLE and s.same_runtime_text[32] == "1.8x as fast"
