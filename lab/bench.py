@@ -1,25 +1,21 @@
-"""A latency harness that states its own spread.
+"""A latency harness that states its own spread, and measures the variants it compares together.
 
     batches = bench.sample_batches(enc, batch_sizes=(1, 32))       # real test snippets, so real sequence lengths
-    rows = bench.latency(lambda b: model(**b), batches, route="pytorch-fp32", device="cpu", repeats=20)
-    bench.frame(rows)                                               # tidy: one row per (route, device, batch size)
-
-Each row holds the median and the 10th/90th percentiles of `repeats` timed calls, after warm-up calls that are not
-timed (first calls allocate memory, pick kernels, fill caches). On a GPU, work is queued asynchronously, so the clock
-is read only after `torch.cuda.synchronize()`. The spread (p90 - p10) / median is part of every row: two routes whose
-p10..p90 ranges overlap are not distinguishable on this machine, whatever their medians say.
-
-Routes compared with each other are measured in ONE interleaved run, so that the machine's drift hits them alike:
-
     result = bench.measure({"fp32": run_fp32, "int8": run_int8}, batches, reference="fp32", rounds=20)
     result["rows"]      # one row per (variant, batch): median/p10/p90/spread, repeats, threads, seq_len, load seen
     result.get("noisy") # present when the reference stayed too spread out to trust: {"why": ..., "load": [...]}
 
-Each round times one call of every (variant, batch), in an order shuffled per round by a seeded RNG; variants
-timed a minute apart (one after another) meet different machines on a shared VM, variants a second apart do not.
-A busy machine is measured, not obeyed: the 1-minute load average is read before and after every round, a too-wide
-reference is measured again (after a bounded wait for quiet, with twice the rounds), and a result that stays too
-wide comes back marked noisy, with the load it saw, instead of stopping the course.
+Each row holds the median and the 10th/90th percentiles of its timed calls, after warm-up calls that are not timed
+(first calls allocate memory, pick kernels, fill caches). On a GPU, work is queued asynchronously, so the clock is
+read only after `torch.cuda.synchronize()`. The spread (p90 - p10) / median is part of every row: two variants whose
+p10..p90 ranges overlap are not distinguishable on this machine, whatever their medians say (`distinguishable`).
+
+The variants are measured in ONE interleaved run, so that the machine's drift hits them alike: each round times one
+call of every (variant, batch), in an order shuffled per round by a seeded RNG. Variants timed a minute apart (one
+after another) meet different machines on a shared VM; variants a second apart do not. A busy machine is measured,
+not obeyed: the 1-minute load average is read before and after every round, a too-wide reference is measured again
+(after a bounded wait for quiet, with twice the rounds), and a result that stays too wide comes back marked noisy,
+with the load it saw, instead of stopping the course.
 """
 from __future__ import annotations
 
@@ -30,7 +26,6 @@ import time
 from typing import Callable
 
 import numpy as np
-import pandas as pd
 import torch
 
 from lab import data
@@ -40,23 +35,6 @@ def _sync(device: str) -> Callable[[], None]:
     if device == "cuda":
         return torch.cuda.synchronize   # wait for queued GPU kernels: otherwise we time the launch, not the work
     return lambda: None
-
-
-def time_calls(fn: Callable[[], object], *, repeats: int, warmup: int = 3, device: str = "cpu") -> list[float]:
-    """Wall time of `repeats` calls of fn, in ms, after `warmup` untimed calls."""
-    if repeats < 1:
-        raise ValueError(f"repeats={repeats}: need at least 1 timed call (20 or more for a stated spread)")
-    sync = _sync(device)
-    for _ in range(warmup):
-        fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append((time.perf_counter() - start) * 1e3)
-    return times
 
 
 def summarize(times_ms: list[float]) -> dict:
@@ -79,18 +57,6 @@ def sample_batches(enc: data.Encoded, batch_sizes=(1, 32), seed: int = 0) -> dic
         batch = data.collate(enc, idx)
         out[b] = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
     return out
-
-
-def latency(run: Callable[[dict], object], batches: dict[int, dict], *, route: str, device: str,
-            repeats: int, warmup: int = 3, threads: int | None = None) -> list[dict]:
-    """Tidy rows, one per batch size: route, device, batch, seq_len, threads, median/p10/p90 ms, spread."""
-    threads = threads if threads is not None else torch.get_num_threads()
-    rows = []
-    for b, batch in batches.items():
-        times = time_calls(lambda: run(batch), repeats=repeats, warmup=warmup, device=device)
-        rows.append({"route": route, "device": device, "batch": b, "seq_len": int(batch["input_ids"].shape[1]),
-                     "threads": threads, "load_avg": _load(), **summarize(times)})
-    return rows
 
 
 # The reference's (p90 - p10) / median above which a run is not trusted. On the quiet 2-core VM the course is built
@@ -198,10 +164,6 @@ def _load() -> float | None:
         return round(os.getloadavg()[0], 2)
     except (AttributeError, OSError):      # Windows has no load average
         return None
-
-
-def frame(rows: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame(rows)
 
 
 def distinguishable(a: dict, b: dict) -> bool:

@@ -85,23 +85,30 @@ def test_a_model_doing_clearly_more_work_is_distinguishable(smoke_model):
 
 # ---------------------------------------------------------------- a busy machine
 
-def _jittery():
-    """A run whose time jumps between ~0 and 20 ms every other call: a spread no threshold accepts."""
-    state = {"n": 0}
+@pytest.fixture
+def clock(monkeypatch):
+    """A fake clock that only the variants below move: timing on a shared machine is what these tests must not
+    depend on. clock[0] is the time in seconds."""
+    now = [0.0]
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: now[0])
+    monkeypatch.setattr(bench, "_load", lambda: 3.5)              # a busy 2-core machine
+    return now
+
+
+def _takes(clock, *seconds):
+    """A variant whose calls take seconds[0], seconds[1], ... in turn, on the fake clock."""
+    calls = itertools.count()
     def run(batch):
-        state["n"] += 1
-        if state["n"] % 2:
-            end = time.perf_counter() + 0.02
-            while time.perf_counter() < end:      # busy: the tests replace time.sleep to skip the wait for quiet
-                pass
+        clock[0] += seconds[next(calls) % len(seconds)]
     return run
 
 
-def test_a_spread_that_stays_too_wide_is_measured_again_then_marked_noisy_with_its_load(monkeypatch):
-    monkeypatch.setattr(bench, "_load", lambda: 3.5)            # a busy 2-core machine
+def test_a_spread_that_stays_too_wide_is_measured_again_then_marked_noisy_with_its_load(clock, monkeypatch):
     slept = []
     monkeypatch.setattr(bench.time, "sleep", slept.append)      # the wait for quiet, without waiting
-    res = bench.measure({"ref": _jittery(), "other": lambda b: None}, _batches(), reference="ref", rounds=4,
+    jittery = _takes(clock, 0.001, 0.020)                         # 1 ms, then 20 ms: no threshold accepts that
+    one = {1: _batches()[1]}                                      # one batch: the ref's calls alternate strictly
+    res = bench.measure({"ref": jittery, "other": _takes(clock, 0.005)}, one, reference="ref", rounds=4,
                         warmup=1, quiet_wait_s=12)
     assert res["attempts"] == 2 and res["rounds"] == 8           # measured again, with twice the rounds
     assert sum(slept) == pytest.approx(12)                       # and waited, bounded, for quiet before that
@@ -110,11 +117,11 @@ def test_a_spread_that_stays_too_wide_is_measured_again_then_marked_noisy_with_i
     assert all(r["load_avg"] == 3.5 for r in res["rows"])
 
 
-def test_a_steady_reference_is_measured_once_and_not_marked(monkeypatch):
-    monkeypatch.setattr(bench, "_load", lambda: 3.5)
-    res = bench.measure({"ref": lambda b: sum(range(2000)), "other": _jittery()}, _batches(), reference="ref",
-                        rounds=10, warmup=1, quiet_wait_s=0)
+def test_a_steady_reference_is_measured_once_and_not_marked(clock):
+    res = bench.measure({"ref": _takes(clock, 0.005), "other": _takes(clock, 0.001, 0.020)}, _batches(),
+                        reference="ref", rounds=10, warmup=1, quiet_wait_s=0)
     assert res["attempts"] == 1 and "noisy" not in res           # only the reference's spread decides
+    assert bench.by_variant(res["rows"])["ref"][1]["median_ms"] == pytest.approx(5.0)
 
 
 def test_waiting_for_quiet_stops_once_the_load_falls(monkeypatch):
