@@ -1,25 +1,27 @@
 """Week 6: every variant the course built, side by side on accuracy, latency and size, and what to ship where.
 
     extra = measured("week6/variants", capstone.record, profile=profile, device="cpu", **best_student)
-    rows = capstone.variants(week2, week4, week5, extra)    # one row per variant, this hardware
-    capstone.pareto(rows, batch=1)                           # the variants nothing beats on both speed and accuracy
-    capstone.recommend(rows, deployment)                     # per lab.decide.DEPLOYMENTS
+    rows = capstone.variants(week4, extra, latency_rec)    # one row per variant, this hardware
+    capstone.pareto(rows, batch=1)                          # the variants nothing beats on both speed and accuracy
+    capstone.recommend(rows, deployment)                    # per lab.decide.DEPLOYMENTS
 
-Most numbers come from the weeks' own records (week 4's routes for the full model and its int8 versions). What
-no week measured is measured here, through week 4's harness (lab.quantize.compare_routes): the merged LoRA model
-and the distilled student, each in PyTorch fp32, and the student in ONNX Runtime int8.
+Accuracy and size come from the weeks' own records (week 4's routes for the full model and its int8 versions);
+what no week measured is measured here, through week 4's harness (lab.quantize.compare_routes): the merged LoRA
+model and the distilled student, in PyTorch fp32, and the student in ONNX Runtime int8. Every latency comes from
+the one latency record (lab.latency), so a variant shows the same speed here as on every other page. A variant is
+faster than another only when their p10-p90 ranges do not overlap (lab.bench.distinguishable).
 """
 from __future__ import annotations
 
-from lab import decide, distill, distill_runs, lora_runs, quantize
+from lab import bench, decide, distill, distill_runs, lora_runs, quantize
 
 INT8 = "onnx-int8-qint8"        # week 4's ONNX Runtime int8 route with int8 weights
 ACCURACY_SLACK = 0.01           # a variant within one point of the most accurate counts as accurate enough
 
 
 def record(profile, temperature: float, alpha: float) -> dict:
-    """What the earlier weeks did not measure. The student is week 5's best (its settings are this record's config,
-    so a different best student re-measures)."""
+    """Accuracy and size of what the earlier weeks did not measure (no latency: lab.latency). The student is week 5's
+    best (its settings are this record's config, so a different best student re-measures)."""
     lora_model, tokenizer = lora_runs.adapted(profile)
     merged = lora_model.merge_and_unload().cpu().eval()
     student, student_tok = distill_runs.student(profile, distill.Settings(temperature, alpha))
@@ -28,47 +30,59 @@ def record(profile, temperature: float, alpha: float) -> dict:
                                                [quantize.REFERENCE, INT8])}
 
 
-def _row(name: str, result: dict, route: str, source: str) -> dict | None:
-    """A variant from a compare_routes result: accuracy and size of `route`, and its latency per batch size."""
+def _row(name: str, result: dict, route: str, source: str, latency: dict | None) -> dict | None:
+    """A variant from a compare_routes result: accuracy and size of `route`; `latency` its {batch: row}."""
     r = next((x for x in result["routes"] if x["route"] == route and x["status"] == "ok"), None)
-    if r is None:
+    if r is None or latency is None:
         return None
-    latency = {x["batch"]: x for x in result["latency"] if x["route"] == route}
     return {"variant": name, "accuracy": r["accuracy"], "size_mb": r["size_mb"], "latency": latency, "source": source}
 
 
-def variants(week4: dict, extra: dict) -> list[dict]:
-    """Every variant measured on one machine: week 4's record for the full model's routes, `extra` (this week's
-    record of the same machine) for the merged LoRA model and the student."""
+def variants(week4: dict, extra: dict, latency_rec: dict) -> list[dict]:
+    """Every variant measured on one machine: accuracy and size from week 4's record (the full model's routes) and
+    `extra` (this week's record: the merged LoRA model and the student), latency from `latency_rec` (lab.latency's
+    record of the same machine)."""
     w4, ex = week4["result"], extra["result"]
-    rows = [_row("full fine-tune, fp32", w4, quantize.REFERENCE, "week 4"),
-            _row("full fine-tune, PyTorch int8", w4, "pytorch-int8", "week 4"),
-            _row("full fine-tune, ONNX Runtime int8", w4, INT8, "week 4"),
-            _row("LoRA, merged, fp32", ex["lora_merged"], quantize.REFERENCE, "week 6"),
-            _row("distilled student, fp32", ex["student"], quantize.REFERENCE, "week 6"),
-            _row("distilled student, ONNX Runtime int8", ex["student"], INT8, "week 6")]
+    lat = bench.by_variant(latency_rec["result"]["rows"])
+    student = distill_runs.variant(distill.Settings(extra["config"]["temperature"], extra["config"]["alpha"]))
+    rows = [_row("full fine-tune, fp32", w4, quantize.REFERENCE, "week 4", lat.get(f"full/{quantize.REFERENCE}")),
+            _row("full fine-tune, PyTorch int8", w4, "pytorch-int8", "week 4", lat.get("full/pytorch-int8")),
+            _row("full fine-tune, ONNX Runtime int8", w4, INT8, "week 4", lat.get(f"full/{INT8}")),
+            _row("LoRA, merged, fp32", ex["lora_merged"], quantize.REFERENCE, "week 6",
+                 lat.get(f"lora-merged/{quantize.REFERENCE}")),
+            _row("distilled student, fp32", ex["student"], quantize.REFERENCE, "week 6",
+                 lat.get(f"{student}/{quantize.REFERENCE}")),
+            _row("distilled student, ONNX Runtime int8", ex["student"], INT8, "week 6", lat.get(f"{student}/{INT8}"))]
     return [r for r in rows if r is not None]
 
 
 def pareto(rows: list[dict], batch: int) -> list[str]:
-    """Variants no other variant beats on both: at least as fast at `batch` and at least as accurate, better in one."""
+    """Variants no other variant beats: one beats another when it is at least as accurate and not distinguishably
+    slower at `batch`, and better in one of the two: more accurate, or faster beyond the noise (p10-p90 ranges
+    apart). Two variants whose ranges overlap are tied on speed, whatever their medians say."""
     def beats(a, b):
-        la, lb = a["latency"][batch]["median_ms"], b["latency"][batch]["median_ms"]
-        return la <= lb and a["accuracy"] >= b["accuracy"] and (la < lb or a["accuracy"] > b["accuracy"])
+        la, lb = a["latency"][batch], b["latency"][batch]
+        faster = bench.distinguishable(la, lb) and la["median_ms"] < lb["median_ms"]
+        slower = bench.distinguishable(la, lb) and la["median_ms"] > lb["median_ms"]
+        return not slower and a["accuracy"] >= b["accuracy"] and (faster or a["accuracy"] > b["accuracy"])
     return [r["variant"] for r in rows if not any(beats(o, r) for o in rows if o is not r)]
 
 
 def recommend(rows: list[dict], dep: decide.Deployment) -> dict:
     """The fastest variant at the deployment's batch size among those that fit its size budget and are within
-    ACCURACY_SLACK of the most accurate of them; ties go to the more accurate. When none fits, the smallest.
+    ACCURACY_SLACK of the most accurate of them; ties (p10-p90 ranges that overlap the fastest's) go to the more
+    accurate. When none fits, the smallest.
     "Fits" is lab.decide's rule: the model takes at most SIZE_SHARE of what the deployment budgets."""
     fits = [r for r in rows if dep.budget_mb is None or r["size_mb"] <= decide.SIZE_SHARE * dep.budget_mb]
     pool = fits or [min(rows, key=lambda r: r["size_mb"])]
     best_acc = max(r["accuracy"] for r in pool)
     good = [r for r in pool if r["accuracy"] >= best_acc - ACCURACY_SLACK and dep.batch in r["latency"]]
-    pick = min(good, key=lambda r: (r["latency"][dep.batch]["median_ms"], -r["accuracy"]))
+    fastest = min(good, key=lambda r: r["latency"][dep.batch]["median_ms"])
+    # variants whose range overlaps the fastest's are as fast, as far as this machine can tell: the most accurate
+    tied = [r for r in good if not bench.distinguishable(r["latency"][dep.batch], fastest["latency"][dep.batch])]
+    pick = max(tied, key=lambda r: (r["accuracy"], -r["latency"][dep.batch]["median_ms"]))
     return {"deployment": dep.name, "batch": dep.batch, "budget": dep.budget, "ship": pick["variant"],
-            "accuracy": pick["accuracy"], "latency_ms": pick["latency"][dep.batch]["median_ms"],
+            "accuracy": pick["accuracy"], "latency (ms, p10–p90)": bench.ms(pick["latency"][dep.batch]),
             "size_mb": pick["size_mb"], "fit the budget": f"{len(fits)} of {len(rows)}"}
 
 
@@ -77,8 +91,7 @@ def recommend(rows: list[dict], dep: decide.Deployment) -> dict:
 def table(rows: list[dict], batches) -> list[dict]:
     front = {b: set(pareto(rows, b)) for b in batches}
     return [{"variant": r["variant"], "test accuracy": f'{r["accuracy"]:.3f}', "size (MB)": f'{r["size_mb"]:.1f}',
-             **{f"batch {b} ms (p10–p90)": (f'{r["latency"][b]["median_ms"]:.2f} ({r["latency"][b]["p10_ms"]:.2f}–'
-                                            f'{r["latency"][b]["p90_ms"]:.2f})') for b in batches},
+             **{f"batch {b} ms (p10–p90)": bench.ms(r["latency"][b]) for b in batches},
              "Pareto front": ", ".join(f"batch {b}" for b in batches if r["variant"] in front[b]) or "no",
              "measured in": r["source"]} for r in rows]
 
@@ -86,7 +99,7 @@ def table(rows: list[dict], batches) -> list[dict]:
 def recommendation_rows(picks: list[dict]) -> list[dict]:
     """recommend()'s answers as a table, headers with their units."""
     return [{"deployment": p["deployment"], "batch": p["batch"], "budget": p["budget"], "ship": p["ship"],
-             "test accuracy": f'{p["accuracy"]:.3f}', "latency (ms)": f'{p["latency_ms"]:.2f}',
+             "test accuracy": f'{p["accuracy"]:.3f}', "latency (ms, p10–p90)": p["latency (ms, p10–p90)"],
              "size (MB)": f'{p["size_mb"]:.1f}', "fit the budget": p["fit the budget"]} for p in picks]
 
 

@@ -1,8 +1,9 @@
 """Does 4x smaller matter, and is it faster? The decision, per deployment, computed from the week-4 records.
 
-Sizes and speedups come from the measurement records (lab.quantize). What each deployment budgets for is an
-assumption, written down here in one place and shown on the page next to the verdict, so a reader can disagree
-with the assumption without having to distrust the measurement.
+Sizes come from the route records (lab.quantize), latencies from the one latency record (lab.latency, joined in by
+latency.with_latency); a speedup whose p10-p90 ranges overlap is reported as not distinguishable, never as a
+ratio. What each deployment budgets for is an assumption, written down here in one place and shown on the page next
+to the verdict, so a reader can disagree with the assumption without having to distrust the measurement.
 """
 from __future__ import annotations
 
@@ -76,19 +77,21 @@ def decide(dep: Deployment, records: list[dict]) -> dict:
 
     sp = ref_lat["median_ms"] / int8_lat["median_ms"]
     signal = bench.distinguishable(ref_lat, int8_lat)
-    faster = "yes" if sp > 1 and signal else ("no, slower" if signal else "within noise")
+    faster = "yes" if sp > 1 and signal else ("no, slower" if signal else bench.NOT_DISTINGUISHABLE)
     if matters and faster == "yes":
         verdict = "int8: smaller and faster"
     elif matters:
-        verdict = f"int8 only if size is the constraint: it costs {1 / sp:.2g}x the latency" if sp < 1 else \
-            "int8 for the size; speed is a wash"
+        verdict = f"int8 only if size is the constraint: it costs {1 / sp:.2g}x the latency" if faster != "yes" \
+            and signal else "int8 for the size; speed is a wash"
     elif faster == "yes":
         verdict = "int8 for speed; the size saving does not matter here"
     else:
         verdict = "stay in fp32 (or fp16 on a GPU): int8 buys nothing here"
     return {**row, "measured on": env.device_label(rec["provenance"]) + (f" ({dep.proxy})" if dep.proxy else ""),
             "batch": dep.batch, "fp32 MB": fp32_mb, "int8 MB": int8_mb, "size matters?": "yes" if matters else "no",
-            "why": why, "int8 route": route, "speedup vs PyTorch fp32": sp, "faster?": faster, "verdict": verdict}
+            "why": why, "int8 route": route,
+            "speedup vs PyTorch fp32": sp if signal else bench.NOT_DISTINGUISHABLE, "faster?": faster,
+            "verdict": verdict}
 
 
 COLUMNS = ["deployment", "budget", "measured on", "batch", "fp32 MB", "int8 MB", "size matters?", "why",

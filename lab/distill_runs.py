@@ -4,14 +4,14 @@
     model, tokenizer = distill_runs.student(profile, distill_runs.best(rec["result"]))   # trained once, reloaded
 
 The mechanism (the loss, the cached teacher logits) is lab.distill; this module runs it on the profile's data.
-Every student has the same architecture, data, epochs, schedule and seed; only the loss differs.
+Every student has the same architecture, data, epochs, schedule and seed; only the loss differs. Their latency is
+not measured here: lab.latency times the teacher and every student in one interleaved run (`variant` names them).
 """
 from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
 
-import torch
 
 from lab import bench, data, distill, models, sizes, train
 
@@ -35,24 +35,29 @@ def student(profile, settings: distill.Settings, *, device=None, logits=None):
                          loss_fn=distill.loss_fn(logits, settings))
 
 
+def variant(settings: distill.Settings | None) -> str:
+    """The model's name in the latency record: 'full' for the teacher (week 1's model), 'student-T2-a0.5' ..."""
+    if settings is None:
+        return "full"
+    return f"student-T{settings.temperature:g}-a{settings.alpha:g}"
+
+
+def variant_of(row: dict) -> str:
+    """variant() of a row of this week's record."""
+    return variant(distill.Settings(**row["settings"]) if "settings" in row else None)
+
+
 def label(settings: distill.Settings) -> str:
     if settings.alpha == 0:
         return "student, labels only"
     return f"student, distilled (T={settings.temperature:g}, α={settings.alpha:g})"
 
 
-def describe(name: str, model, test: dict, profile, batches, device) -> dict:
-    """One row: accuracy, size and latency (lab.bench: median of the profile's repeats, p10/p90) of a model."""
-    model.eval()
-
-    @torch.no_grad()
-    def run(batch):
-        return model(**{k: v.to(device) for k, v in batch.items()})
-
-    latency = bench.latency(run, batches, route=name, device=device, repeats=profile.bench_repeats)
+def describe(name: str, model, test: dict) -> dict:
+    """One row: accuracy, parameters and size of a model (its latency: lab.latency)."""
     return {"model": name, "accuracy": test["accuracy"], "macro_f1": test["macro_f1"],
             "n_params": models.n_params(model), "n_params_non_embedding": models.n_params_non_embedding(model),
-            "layers": model.config.num_hidden_layers, "size_mb": sizes.safetensors_mb(model), "latency": latency}
+            "layers": model.config.num_hidden_layers, "size_mb": sizes.safetensors_mb(model)}
 
 
 def record(profile) -> dict:
@@ -61,10 +66,8 @@ def record(profile) -> dict:
     teacher, tokenizer = train.finetuned(profile, device=device)
     splits = data.load_splits(profile)
     test_enc = data.encode(tokenizer, splits.test, profile.max_length)
-    batches = bench.sample_batches(test_enc, profile.bench_batch_sizes)
     logits = distill.teacher_logits(profile, device=device)
-    rows = [describe("teacher (week 1)", teacher, train.evaluate(teacher, test_enc, device=device), profile,
-                     batches, device)]
+    rows = [describe("teacher (week 1)", teacher, train.evaluate(teacher, test_enc, device=device))]
     for settings in (LABELS_ONLY, *SWEEP):
         model, tok = models.load(distill.student_key(profile), seed=profile.seed)
         history = train.train(model, tok, splits, distill.train_profile(profile, settings), device=device,
@@ -72,7 +75,7 @@ def record(profile) -> dict:
                               checkpoint_every=train.checkpoint_every(profile),
                               loss_fn=distill.loss_fn(logits, settings))
         test = train.evaluate(model, test_enc, device=device)
-        rows.append({**describe(label(settings), model, test, profile, batches, device), "settings": asdict(settings),
+        rows.append({**describe(label(settings), model, test), "settings": asdict(settings),
                      "train_s": history["clock"]["train_s"], "samples_per_s": history["samples_per_s"],
                      "loss": history["loss"]})
     return {"student": distill.student_key(profile), "data": splits.sizes(), "rows": rows,
@@ -87,16 +90,21 @@ def best(result: dict) -> distill.Settings:
 
 # ---------------------------------------------------------------- display
 
-def rows_for_page(result: dict) -> list[dict]:
+def fp32_latency(speed: dict[str, dict[int, dict]], row: dict) -> dict[int, dict]:
+    """{batch: latency row} of a row's model in PyTorch fp32, from lab.latency.lookup(the latency record)."""
+    return speed[f"{variant_of(row)}/pytorch-fp32"]     # the route lab.quantize calls its reference
+
+
+def rows_for_page(result: dict, speed: dict[str, dict[int, dict]]) -> list[dict]:
+    """The page's table; `speed`: lab.latency.lookup(the latency record), where every latency comes from."""
     out = []
     for r in result["rows"]:
-        lat = {row["batch"]: row for row in r["latency"]}
+        lat = fp32_latency(speed, r)
         out.append({"model": r["model"], "layers": r["layers"], "test accuracy": f'{r["accuracy"]:.3f}',
                     "parameters (M)": f'{r["n_params"] / 1e6:.1f}',
                     "outside embeddings (M)": f'{r["n_params_non_embedding"] / 1e6:.1f}',
                     "size (MB)": f'{r["size_mb"]:.1f}',
-                    **{f"batch {b} ms (p10–p90)": f'{x["median_ms"]:.2f} ({x["p10_ms"]:.2f}–{x["p90_ms"]:.2f})'
-                       for b, x in lat.items()},
+                    **{f"batch {b} ms (p10–p90)": bench.ms(x) for b, x in sorted(lat.items())},
                     "training time (s)": f'{r["train_s"]:.0f}' if "train_s" in r else "week 1"})
     return out
 

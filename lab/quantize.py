@@ -1,4 +1,4 @@
-"""The int8 routes, each measured the same way: size on disk, test accuracy, logit drift, latency, and where it ran.
+"""The int8 routes, each measured the same way: size on disk, test accuracy, logit drift, and where it ran.
 
     rec = measured("week4/routes", quantize.measure_routes, profile=profile, device=device)
     quantize_report.slowdown_table(measure.load_all("week4/routes"))   # how the page shows them: lab.quantize_report
@@ -7,6 +7,8 @@ Routes (ROUTES below): PyTorch fp32 (the reference), fp16 (GPU only), PyTorch dy
 export run by ONNX Runtime in fp32, ORT dynamic int8 with int8 or uint8 weights, and torch.compile. A route that
 cannot run somewhere (an export that fails, a GPU-only dtype on a CPU) is a row with the reason, never a crash.
 ORT routes carry a placement report (lab.runtime) that says which provider actually ran their nodes.
+Latency is not measured here: every variant the course compares is timed in one interleaved run (lab.latency),
+which builds the routes with `build` below.
 """
 from __future__ import annotations
 
@@ -161,8 +163,10 @@ def predict_logits(run: Runner, enc: data.Encoded, batch_size: int = 64) -> np.n
     return out
 
 
-def _build(route: Route, model, sample: dict, device: str, workdir: Path, threads: int) -> tuple[Runner, float, dict]:
-    """(runner, size in MB, extra facts for the row) for one route on one device. Moves `model` to `device`."""
+def build(route: Route, model, sample: dict, device: str, workdir: Path, threads: int, *, placement: bool = True
+          ) -> tuple[Runner, float, dict]:
+    """(runner, size in MB, extra facts for the row) for one route on one device. Moves `model` to `device`.
+    ORT routes get a placement report unless `placement` is False (a profiled call: the latency harness skips it)."""
     info: dict = {}
     if route.name == "pytorch-fp32":
         m = model.to(device).eval()
@@ -185,18 +189,34 @@ def _build(route: Route, model, sample: dict, device: str, workdir: Path, thread
     if route.name != "onnx-fp32":
         path = workdir / f"{route.name}.onnx"
         quantize_onnx(fp32, path, route.name.rsplit("-", 1)[1])
-    feeds = {k: sample[k].cpu().numpy() for k in ("input_ids", "attention_mask")}
-    placed, _ = runtime.profile_placement(path, feeds, device)
-    info["placement"] = placed.to_dict()
+    if placement:
+        feeds = {k: sample[k].cpu().numpy() for k in ("input_ids", "attention_mask")}
+        placed, _ = runtime.profile_placement(path, feeds, device)
+        info["placement"] = placed.to_dict()
     sess = runtime.session(path, device, threads=threads)
     return _ort_runner(sess), sizes.file_mb(path), info
+
+
+def skip_reason(name: str, device: str, profile) -> str:
+    """Why a route does not run here ('' when it does): a device it has no kernels for, or the smoke budget."""
+    route = ROUTES[name]
+    if device not in route.devices:
+        return f"{name} runs on {'/'.join(route.devices)} only, not {device}"
+    if profile.name == "smoke" and name in SMOKE_SKIPS:
+        return SMOKE_SKIPS[name]
+    return ""
+
+
+def failure(e: Exception) -> str:
+    """An export/quantize/compile error in one line, for a row's reason."""
+    return f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
 
 
 def compare_routes(model, tokenizer, profile, device: str = "cpu", routes=None) -> dict:
     """Measure every route on `device` against PyTorch fp32 on the same device, on the profile's test split.
 
     Plain JSON: {"model", "device", "n_test", "threads", "routes": one row per route (status ok/skipped/failed,
-    size_mb, accuracy, macro_f1, accuracy_delta, size_ratio, max_logit_diff, ran_on, ...), "latency": bench rows}.
+    size_mb, accuracy, macro_f1, accuracy_delta, size_ratio, max_logit_diff, ran_on, ...)}. No latency: lab.latency.
     """
     from lab import train
     routes = list(routes or ROUTES)
@@ -208,27 +228,20 @@ def compare_routes(model, tokenizer, profile, device: str = "cpu", routes=None) 
     sample = batches[max(batches)]
     threads = torch.get_num_threads()
     labels = np.array(enc.labels)
-    rows, latency, reference = [], [], None
+    rows, reference = [], None
     with scratch.directory("onnx") as tmp:        # a kill leaves the exports to the next run's cleanup
         for name in routes:
             route = ROUTES[name]
             row = {"route": name, "backend": route.backend, "dtype": route.dtype, "device": device,
                    "note": route.note, "status": "ok", "reason": ""}
-            if device not in route.devices:
-                rows.append({**row, "status": "skipped",
-                             "reason": f"{name} runs on {'/'.join(route.devices)} only, not {device}"})
-                continue
-            if profile.name == "smoke" and name in SMOKE_SKIPS:
-                rows.append({**row, "status": "skipped", "reason": SMOKE_SKIPS[name]})
+            if why := skip_reason(name, device, profile):
+                rows.append({**row, "status": "skipped", "reason": why})
                 continue
             try:
-                run, size, info = _build(route, model, sample, device, Path(tmp), threads)
+                run, size, info = build(route, model, sample, device, Path(tmp), threads)
                 logits = predict_logits(run, enc)
-                latency += bench.latency(run, batches, route=name, device=device,
-                                         repeats=profile.bench_repeats, threads=threads)
             except Exception as e:  # export/quantize/compile failures become a row with the reason
-                rows.append({**row, "status": "failed",
-                             "reason": f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}",
+                rows.append({**row, "status": "failed", "reason": failure(e),
                              "where": traceback.extract_tb(e.__traceback__)[-1].name})
                 continue
             if name == REFERENCE:
@@ -246,7 +259,7 @@ def compare_routes(model, tokenizer, profile, device: str = "cpu", routes=None) 
             r["accuracy_delta"] = r["accuracy"] - ref["accuracy"]
             r["size_ratio"] = ref["size_mb"] / r["size_mb"]
     return {"model": profile.model, "device": device, "n_test": len(enc), "threads": threads,
-            "routes": rows, "latency": latency}
+            "routes": rows}
 
 
 def measure_routes(profile, run_on: str = "cpu", routes=None) -> dict:

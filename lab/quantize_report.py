@@ -1,7 +1,9 @@
 """How week 4's measurements are shown: the route tables, the latency chart, the placement report, and the
-numbers the page's prose quotes. Everything here reads the records lab.quantize wrote; nothing measures.
+numbers the page's prose quotes. Everything here reads the records lab.quantize and lab.latency wrote; nothing
+measures. Route records carry their latency rows only once lab.latency.with_latency has joined them in.
 
-    routes = quantize_report.slowdown_table(measure.load_all("week4/routes"))   # route x hardware rows
+    records = latency.with_latency(measure.load_all("week4/routes"), measure.load_all("latency/variants"))
+    routes = quantize_report.slowdown_table(records)                           # route x hardware rows
     s = quantize_report.summary(cpu_record, profile.bench_batch_sizes)          # s.same_runtime[32], s.noise_note
 """
 from __future__ import annotations
@@ -19,9 +21,20 @@ def _latency_index(result: dict) -> dict:
     return {(r["route"], r["batch"]): r for r in result["latency"]}
 
 
+def _speedup_cell(ref: dict | None, mine: dict | None) -> str:
+    """'1.65' when the two ranges are apart, 'not distinguishable here' when they overlap, '' when unmeasured."""
+    if not (mine and ref):
+        return ""
+    if mine is ref:
+        return "1 (reference)"
+    if not bench.distinguishable(ref, mine):
+        return bench.NOT_DISTINGUISHABLE
+    return f"{ref['median_ms'] / mine['median_ms']:.3g}"
+
+
 def _ms(row: dict | None) -> str:
-    """'12.3 (11.9-13.0)': median with the p10-p90 range, in ms."""
-    return "" if row is None else f"{row['median_ms']:.3g} ({row['p10_ms']:.3g}-{row['p90_ms']:.3g})"
+    """'12.3 (11.9–13.0)': median with the p10-p90 range, in ms (lab.bench.ms)."""
+    return "" if row is None else bench.ms(row)
 
 
 def slowdown_table(records: list[dict]) -> list[dict]:
@@ -43,7 +56,7 @@ def slowdown_table(records: list[dict]) -> list[dict]:
             for b in batches:
                 mine, ref = lat.get((r["route"], b)), lat.get((REFERENCE, b))
                 row[f"batch {b} ms (p10-p90)"] = _ms(mine)
-                row[f"speedup b{b}"] = ref["median_ms"] / mine["median_ms"] if mine and ref else None
+                row[f"speedup b{b}"] = _speedup_cell(ref, mine)
             row.update({"Δ accuracy (points)": 100 * r["accuracy_delta"], "largest logit change": r["max_logit_diff"],
                         "where it ran": r["ran_on"]})
             rows.append(row)
@@ -82,10 +95,15 @@ class Summary:
     row: dict                 # route -> its row (size_mb, size_ratio, accuracy_delta, max_logit_diff, ...)
     lat: dict                 # (route, batch) -> latency row (median_ms, p10_ms, p90_ms, seq_len, load_avg, ...)
     speedup: dict             # route -> {batch: x against PyTorch fp32}, for ORT int8, PyTorch int8, ORT fp32
+    as_fast: dict             # route -> {batch: '1.7x as fast' or 'not distinguishable here'}, same routes
     same_runtime: dict        # batch -> ORT int8 against ORT fp32: the honest comparison for int8
+    same_runtime_text: dict   # batch -> that ratio in words, or 'not distinguishable here'
     beyond_noise: dict        # batch -> whether those two routes' p10-p90 ranges are apart
     noise_note: str           # the sentence that says so
     ref_spread: dict          # batch -> PyTorch fp32's p10-p90 spread over its median: is the reference stable?
+
+
+QUOTED = ("onnx-int8-qint8", "pytorch-int8", "onnx-fp32")     # the routes whose speedup the prose quotes
 
 
 def summary(record: dict, batch_sizes) -> Summary:
@@ -108,9 +126,12 @@ def summary(record: dict, batch_sizes) -> Summary:
         result=res, small=small, large=large,
         row={r["route"]: r for r in res["routes"]},
         lat=lat,
-        speedup={route: {b: speedup(record, route, b) for b in (small, large)}
-                 for route in ("onnx-int8-qint8", "pytorch-int8", "onnx-fp32")},
+        speedup={route: {b: speedup(record, route, b) for b in (small, large)} for route in QUOTED},
+        as_fast={route: {b: bench.as_fast(lat[(REFERENCE, b)], lat[(route, b)]) for b in (small, large)}
+                 for route in QUOTED},
         same_runtime=same_runtime,
+        same_runtime_text={b: bench.as_fast(lat[("onnx-fp32", b)], lat[("onnx-int8-qint8", b)])
+                           for b in (small, large)},
         beyond_noise=beyond_noise,
         noise_note=noise_note,
         ref_spread={b: lat[("pytorch-fp32", b)]["spread"] for b in (small, large)},

@@ -1,6 +1,5 @@
-"""lab.bench: the harness counts, summarizes and batches correctly. No timing assertions: speed lives in benchmarks/."""
+"""lab.bench: the harness summarizes and batches correctly (its interleaved runs: tests/test_latency.py)."""
 import numpy as np
-import pandas as pd
 import pytest
 
 from lab import bench, data
@@ -21,16 +20,9 @@ def test_summarize_matches_numpy_on_a_known_sample():
     assert s["repeats"] == 20
 
 
-def test_time_calls_warms_up_then_times_exactly_repeats_calls():
-    calls = []
-    times = bench.time_calls(lambda: calls.append(1), repeats=20, warmup=3)
-    assert len(calls) == 23 and len(times) == 20
-    assert all(t >= 0 for t in times)
-
-
-def test_time_calls_refuses_zero_repeats():
-    with pytest.raises(ValueError, match="repeats=0"):
-        bench.time_calls(lambda: None, repeats=0)
+def test_interleaved_refuses_zero_rounds():
+    with pytest.raises(ValueError, match="rounds=0"):
+        bench.interleaved({"a": lambda b: None}, {}, rounds=0)
 
 
 def test_sample_batches_use_real_lengths_and_are_reproducible():
@@ -49,21 +41,6 @@ def test_sample_batches_use_real_lengths_and_are_reproducible():
 def test_sample_batches_refuses_a_batch_larger_than_the_data():
     with pytest.raises(ValueError, match="batch size 32 > 8"):
         bench.sample_batches(_enc([3] * 8), (32,))
-
-
-def test_latency_rows_are_tidy_and_record_threads_and_shapes():
-    enc = _enc([3, 9, 4, 12, 5, 6, 7, 8])
-    batches = bench.sample_batches(enc, (1, 4), seed=0)
-    seen = []
-    rows = bench.latency(lambda b: seen.append(b["input_ids"].shape), batches, route="r", device="cpu",
-                         repeats=5, warmup=2, threads=3)
-    df = bench.frame(rows)
-    assert isinstance(df, pd.DataFrame) and len(df) == 2
-    assert list(df["batch"]) == [1, 4] and set(df["threads"]) == {3} and set(df["repeats"]) == {5}
-    assert list(df["seq_len"]) == [batches[1]["input_ids"].shape[1], batches[4]["input_ids"].shape[1]]
-    assert {"median_ms", "p10_ms", "p90_ms", "spread", "route", "device"} <= set(df.columns)
-    assert len(seen) == 2 * (5 + 2)
-    assert (df["p10_ms"] <= df["median_ms"]).all() and (df["median_ms"] <= df["p90_ms"]).all()
 
 
 def test_distinguishable_needs_non_overlapping_ranges():

@@ -38,3 +38,35 @@ def test_every_recommendation_lies_on_the_front():
     for dep in decide.DEPLOYMENTS:
         if dep.batch == 1:
             assert capstone.recommend(ROWS, dep)["ship"] in front
+
+
+def _spread(name, accuracy, ms, half_width, mb=10.0):
+    row = _v(name, accuracy, ms, mb)
+    row["latency"][1].update(p10_ms=ms - half_width, p90_ms=ms + half_width)
+    return row
+
+
+def test_overlapping_ranges_are_a_tie_on_speed_so_only_accuracy_decides():
+    # "fast" has the lower median, but its range overlaps "accurate"'s: it is not faster, only less accurate
+    rows = [_spread("accurate", 0.85, 10.0, 2.0), _spread("fast", 0.845, 9.0, 2.0)]
+    assert capstone.pareto(rows, batch=1) == ["accurate"]
+    dep = decide.Deployment("laptop", "cpu", 1, "plenty", budget_mb=8000)
+    assert capstone.recommend(rows, dep)["ship"] == "accurate"
+    # the control: ranges apart, so the faster one is on the front and shipped (within a point of the best)
+    apart = [_spread("accurate", 0.85, 10.0, 0.5), _spread("fast", 0.845, 5.0, 0.5)]
+    assert capstone.pareto(apart, batch=1) == ["accurate", "fast"]
+    assert capstone.recommend(apart, dep)["ship"] == "fast"
+
+
+def test_variants_take_every_latency_from_the_one_latency_record():
+    def routes(*names):
+        return {"routes": [{"route": n, "status": "ok", "accuracy": 0.8, "size_mb": 10.0} for n in names]}
+    week4 = {"result": routes("pytorch-fp32", "pytorch-int8", "onnx-int8-qint8")}
+    extra = {"config": {"temperature": 2.0, "alpha": 0.5},
+             "result": {"lora_merged": routes("pytorch-fp32"), "student": routes("pytorch-fp32", "onnx-int8-qint8")}}
+    names = ["full/pytorch-fp32", "full/pytorch-int8", "full/onnx-int8-qint8", "lora-merged/pytorch-fp32",
+             "student-T2-a0.5/pytorch-fp32", "student-T2-a0.5/onnx-int8-qint8"]
+    lat = {"result": {"rows": [{"variant": n, "batch": 1, "median_ms": float(i + 1), "p10_ms": i + 0.9,
+                                "p90_ms": i + 1.1} for i, n in enumerate(names)]}}
+    rows = capstone.variants(week4, extra, lat)
+    assert [r["latency"][1]["median_ms"] for r in rows] == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]

@@ -106,11 +106,12 @@ def test_provenance_dates_are_short_and_do_not_break():
 
 def test_week6_recommendations_are_headed_in_words_with_units():
     pick = {"deployment": "phone app", "batch": 1, "budget": "100 MB", "ship": "distilled student, ONNX Runtime int8",
-            "accuracy": 0.7617, "latency_ms": 1.234, "size_mb": 15.94, "fit the budget": "2 of 6"}
+            "accuracy": 0.7617, "latency (ms, p10–p90)": "1.23 (1.2–1.3)", "size_mb": 15.94,
+            "fit the budget": "2 of 6"}
     md = report.markdown_table(capstone.recommendation_rows([pick]))
     assert raw_keys(md) == []
-    assert table_headers(md)[0][4:7] == ["test accuracy", "latency (ms)", "size (MB)"]
-    assert " 1.23 |" in md and " 15.9 |" in md
+    assert table_headers(md)[0][4:7] == ["test accuracy", "latency (ms, p10–p90)", "size (MB)"]
+    assert "| 1.23 (1.2–1.3) " in md and " 15.9 |" in md
 
 
 def test_the_old_recommendation_headers_are_caught_as_raw_keys():

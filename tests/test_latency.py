@@ -1,0 +1,159 @@
+"""lab.bench's interleaved harness and lab.latency: every variant timed in one shuffled round-robin run, a busy
+machine measured (and marked) rather than obeyed, and identical arithmetic measuring alike."""
+import copy
+import itertools
+import time
+
+import pytest
+import torch
+
+from lab import bench, data, get_profile, latency, models
+
+SMOKE = get_profile("smoke")
+
+
+def _batches():
+    enc = data.Encoded(input_ids=[[7] * n for n in (3, 9, 4, 12, 5, 6, 7, 8)], labels=[0, 1] * 4, pad_id=0)
+    return bench.sample_batches(enc, (1, 4), seed=0)
+
+
+# ---------------------------------------------------------------- the round-robin
+
+def test_every_variant_and_batch_is_timed_once_per_round_in_a_seeded_shuffled_order():
+    calls = []
+    variants = {name: (lambda b, name=name: calls.append((name, b["input_ids"].shape[0]))) for name in "abc"}
+    rows, loads = bench.interleaved(variants, _batches(), rounds=6, warmup=2, seed=3, threads=1)
+    warm, timed = calls[:3 * 2 * 2], calls[3 * 2 * 2:]
+    assert sorted(set(warm)) == sorted(itertools.product("abc", (1, 4)))        # each warmed up before any timing
+    rounds = [timed[i:i + 6] for i in range(0, len(timed), 6)]
+    assert len(rounds) == 6 and all(sorted(r) == sorted(itertools.product("abc", (1, 4))) for r in rounds)
+    assert len({tuple(r) for r in rounds}) > 1                                 # the order changes between rounds
+    again = []
+    repeat = {name: (lambda b, name=name: again.append((name, b["input_ids"].shape[0]))) for name in "abc"}
+    bench.interleaved(repeat, _batches(), rounds=6, warmup=2, seed=3, threads=1)
+    assert again == calls                                                       # same seed, same order
+    assert len(loads) == 6 + 1                                                  # before, and after every round
+    assert len(rows) == 6 and all(r["repeats"] == 6 and r["threads"] == 1 for r in rows)
+    assert {"variant", "batch", "seq_len", "median_ms", "p10_ms", "p90_ms", "spread", "load_avg"} <= set(rows[0])
+
+
+def test_a_reference_that_is_not_a_variant_is_refused_by_name():
+    with pytest.raises(KeyError, match="'ref'.*pass one of"):
+        bench.measure({"a": lambda b: None}, _batches(), reference="ref", rounds=2)
+
+
+@pytest.fixture(scope="module")
+def smoke_model():
+    """The smoke profile's model and batches, on one thread: on a shared 2-core machine, OpenMP threads that wait
+    for a taken core make each call many times slower, and these tests check the harness, not the threading."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    model, tok = models.load(SMOKE.model, seed=SMOKE.seed)
+    enc = data.encode(tok, data.load_splits(SMOKE).test, SMOKE.max_length)
+    yield model.eval(), bench.sample_batches(enc, SMOKE.bench_batch_sizes, seed=SMOKE.seed)
+    torch.set_num_threads(threads)
+
+
+def _runner(model, times=1):
+    @torch.inference_mode()
+    def run(batch):
+        for _ in range(times):
+            model(**batch)
+    return run
+
+
+def test_two_identical_models_measured_together_have_overlapping_ranges(smoke_model):
+    model, batches = smoke_model
+    twin = copy.deepcopy(model)                                   # same weights, same arithmetic
+    res = bench.measure({"a": _runner(model), "b": _runner(twin)}, batches, reference="a", rounds=30,
+                        attempts=1)
+    lat = bench.by_variant(res["rows"])
+    for b in batches:
+        assert not bench.distinguishable(lat["a"][b], lat["b"][b]), (lat["a"][b], lat["b"][b])
+        assert bench.as_fast(lat["a"][b], lat["b"][b]) == bench.NOT_DISTINGUISHABLE
+
+
+def test_a_model_doing_clearly_more_work_is_distinguishable(smoke_model):
+    model, batches = smoke_model
+    res = bench.measure({"once": _runner(model), "ten times": _runner(model, 10)}, batches, reference="once",
+                        rounds=20, attempts=1)
+    lat = bench.by_variant(res["rows"])
+    for b in batches:
+        assert bench.distinguishable(lat["once"][b], lat["ten times"][b]), (lat["once"][b], lat["ten times"][b])
+        assert lat["once"][b]["median_ms"] < lat["ten times"][b]["median_ms"]
+
+
+# ---------------------------------------------------------------- a busy machine
+
+@pytest.fixture
+def clock(monkeypatch):
+    """A fake clock that only the variants below move: timing on a shared machine is what these tests must not
+    depend on. clock[0] is the time in seconds."""
+    now = [0.0]
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: now[0])
+    monkeypatch.setattr(bench, "_load", lambda: 3.5)              # a busy 2-core machine
+    return now
+
+
+def _takes(clock, *seconds):
+    """A variant whose calls take seconds[0], seconds[1], ... in turn, on the fake clock."""
+    calls = itertools.count()
+    def run(batch):
+        clock[0] += seconds[next(calls) % len(seconds)]
+    return run
+
+
+def test_a_spread_that_stays_too_wide_is_measured_again_then_marked_noisy_with_its_load(clock, monkeypatch):
+    slept = []
+    monkeypatch.setattr(bench.time, "sleep", slept.append)      # the wait for quiet, without waiting
+    jittery = _takes(clock, 0.001, 0.020)                         # 1 ms, then 20 ms: no threshold accepts that
+    one = {1: _batches()[1]}                                      # one batch: the ref's calls alternate strictly
+    res = bench.measure({"ref": jittery, "other": _takes(clock, 0.005)}, one, reference="ref", rounds=4,
+                        warmup=1, quiet_wait_s=12)
+    assert res["attempts"] == 2 and res["rounds"] == 8           # measured again, with twice the rounds
+    assert sum(slept) == pytest.approx(12)                       # and waited, bounded, for quiet before that
+    assert "ref" in res["noisy"]["why"] and str(bench.MAX_SPREAD) in res["noisy"]["why"]
+    assert res["noisy"]["load"] and set(res["noisy"]["load"]) == {3.5}
+    assert all(r["load_avg"] == 3.5 for r in res["rows"])
+
+
+def test_a_steady_reference_is_measured_once_and_not_marked(clock):
+    res = bench.measure({"ref": _takes(clock, 0.005), "other": _takes(clock, 0.001, 0.020)}, _batches(),
+                        reference="ref", rounds=10, warmup=1, quiet_wait_s=0)
+    assert res["attempts"] == 1 and "noisy" not in res           # only the reference's spread decides
+    assert bench.by_variant(res["rows"])["ref"][1]["median_ms"] == pytest.approx(5.0)
+
+
+def test_waiting_for_quiet_stops_once_the_load_falls(monkeypatch):
+    loads = iter([5.0, 3.0, 0.2, 0.1])
+    monkeypatch.setattr(bench, "_load", lambda: next(loads))
+    monkeypatch.setattr(bench.os, "cpu_count", lambda: 2)
+    slept = []
+    monkeypatch.setattr(bench.time, "sleep", slept.append)
+    assert bench.wait_for_quiet(60, poll_s=5) == 0.2
+    assert slept == [5, 5]
+
+
+def test_a_noisy_record_gets_a_visible_warning_and_a_quiet_one_none():
+    prov = {"device": "cpu", "cpu": "Test CPU", "cpu_count": 2, "gpu": None}
+    quiet = {"name": "latency/variants", "result": {"rows": []}, "provenance": prov}
+    busy = {**quiet, "result": {"rows": [], "noisy": {"why": "full/pytorch-fp32's spread stayed 0.89", "load": [2.1]}}}
+    assert latency.noisy_note([quiet]) == ""
+    note = latency.noisy_note([quiet, busy])
+    assert note.startswith("::: {.callout-warning}") and note.rstrip().endswith(":::")
+    assert "0.89" in note and "2.1" in note and "latency/variants" in note
+    assert latency.noisy({**quiet, "noisy": busy["result"]["noisy"]})          # where `measured` may lift it
+
+
+def test_week4_routes_get_their_latency_from_the_latency_record_of_the_same_hardware():
+    def prov(cpu):
+        return {"device": "cpu", "cpu": cpu, "cpu_count": 2, "gpu": None}
+    routes = {"result": {"device": "cpu", "routes": []}, "provenance": prov("Xeon")}
+    row = {"variant": "full/onnx-fp32", "model": "full", "route": "onnx-fp32", "batch": 1, "median_ms": 2.0}
+    other = {"model": "lora-merged", "route": "pytorch-fp32", "variant": "lora-merged/pytorch-fp32", "batch": 1}
+    here = {"result": {"device": "cpu", "rows": [row, other]}, "provenance": prov("Xeon")}
+    elsewhere = {"result": {"device": "cpu", "rows": [{**row, "median_ms": 9.0}]}, "provenance": prov("EPYC")}
+    joined, = latency.with_latency([routes], [elsewhere, here])
+    assert joined["result"]["latency"] == [row]                  # this hardware's, and the full model's only
+    alone, = latency.with_latency([routes], [elsewhere])
+    assert alone["result"]["latency"] == []
