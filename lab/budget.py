@@ -37,6 +37,18 @@ PEAK_TFLOPS = [
 ]
 
 
+# The T4's sustained rate on the course's workload is an assumption, not a measurement: a quarter of its 65 TFLOP/s
+# fp16 tensor-core peak. Short snippets (~40 padded tokens, batches of 32: matmuls of ~1,300 rows) keep its tensor
+# cores far from peak, and fp16 autocast leaves softmax, LayerNorm and the optimizer in fp32; published BERT-base
+# fine-tunes on a T4 reach 20-30% of peak. A GPU record of week 1 (its achieved_tflops) should replace this number.
+T4_SHARE_OF_PEAK = 0.25
+
+
+def t4_rate() -> float:
+    """The FLOP/s assumed for a T4 running the course (T4_SHARE_OF_PEAK of its peak): an assumption, not measured."""
+    return peak_tflops("T4") * T4_SHARE_OF_PEAK * 1e12
+
+
 def peak_tflops(gpu_name: str | None) -> float | None:
     """The GPU's dense fp16/bf16 peak, or None for the CPU and for GPUs not in the table."""
     if not gpu_name:

@@ -24,10 +24,6 @@ from lab import budget, checkpoint, checkpoint_checks, config, data, lora, model
 from lab.env import hub_reachable
 
 COURSE = config.GPU          # the course workload: all of Rotten Tomatoes, its epochs and batch size, on a T4
-# The T4's sustained rate on this workload is an assumption, not a measurement: a quarter of its 65 TFLOP/s fp16
-# tensor-core peak (lab.budget.PEAK_TFLOPS). Short sentences (~40 padded tokens) keep its matmuls small and far
-# from peak; a GPU record of week 1 (achieved_tflops) is what should replace this number.
-T4_SHARE_OF_PEAK = 0.25
 ONNX_ATOL = 1e-4             # max |logit difference| for the export: float32 reordering stays near 1e-6
 INT8_MAX_DROP = 0.02         # an int8 route that loses more accuracy than this (2 points) is a warning
 OPEN_LICENCES = {"apache-2.0", "mit", "bsd-2-clause", "bsd-3-clause", "cc-by-4.0", "cc-by-sa-4.0", "cc0-1.0"}
@@ -190,7 +186,7 @@ def check_budget(s: Subject) -> Check:
     wl = here["workload"]
     per_example = wl["padded_tokens"] / (wl["epochs"] * wl["examples"])
     eval_tokens = per_example * len(full.validation) * wl["epochs"]
-    t4_rate = budget.peak_tflops("T4") * T4_SHARE_OF_PEAK * 1e12           # FLOP/s, assumed
+    t4_rate = budget.t4_rate()           # FLOP/s, assumed (lab.budget.T4_SHARE_OF_PEAK says why)
     t4_s = (budget.training_flops(n, wl["padded_tokens"]) + 2.0 * n * eval_tokens) / t4_rate
     numbers = {"workload": wl, "here_s": here["projected_total_s"], "here_device": history["device"],
                "measured_s_per_padded_token": here["measured_s_per_padded_token"],
