@@ -63,8 +63,10 @@ def loss_fn(teacher_logits: torch.Tensor, settings: Settings):
 
 
 def student_key(profile) -> str:
+    """The student of the profile's recipe: a rehearsal distils into the student of the profile it rehearses."""
+    from lab.config import recipe
     try:
-        return STUDENTS[profile.name]
+        return STUDENTS[recipe(profile)]
     except KeyError:
         raise ValueError(f"no distillation student for profile {profile.name!r}; "
                          f"known: {', '.join(STUDENTS)}") from None

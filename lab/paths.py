@@ -9,8 +9,9 @@ checkpoints. There everything goes to a working folder in the current directory:
     ./lab-output/runs/<profile>-<model>/step-NNNNNN/      checkpoints (lab.train)
 
 Overrides, most specific first: `$LAB_RECORDS` and `$LAB_RUNS` name one folder each; `$LAB_HOME` moves the
-working folder (also in a checkout). Smoke runs (tiny random models, seconds) never touch either place: they go
-to a per-user temp folder, so a test cannot overwrite the course's records.
+working folder (also in a checkout). Runs of an unpublishable profile (lab.config.UNPUBLISHABLE: smoke's tiny models,
+the rehearsals' random-init ones) never touch either place: they go to a per-user temp folder per profile, so a
+test or a rehearsal cannot overwrite the course's records.
 """
 from __future__ import annotations
 
@@ -41,18 +42,23 @@ def _user() -> str:
     return str(os.getuid()) if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")
 
 
-def smoke_dir(kind: str) -> Path:
-    """A per-user temp folder for smoke-profile output of one kind ('records', 'runs')."""
-    return Path(tempfile.gettempdir()) / f"lab-smoke-{kind}-{_user()}"
+def smoke_dir(kind: str, profile_name: str = "smoke") -> Path:
+    """A per-user temp folder for an unpublishable profile's output of one kind ('records', 'runs')."""
+    return Path(tempfile.gettempdir()) / f"lab-{profile_name}-{kind}-{_user()}"
+
+
+def _unpublishable(profile_name: str | None) -> bool:
+    from lab.config import UNPUBLISHABLE
+    return profile_name in UNPUBLISHABLE
 
 
 def records_dir(profile_name: str | None = None) -> Path:
-    """Where measurement records live: $LAB_RECORDS; smoke -> temp; $LAB_HOME/measurements; the checkout's
-    course/measurements; else ./lab-output/measurements."""
+    """Where measurement records live: $LAB_RECORDS; smoke and rehearsals -> temp; $LAB_HOME/measurements;
+    the checkout's course/measurements; else ./lab-output/measurements."""
     if os.environ.get("LAB_RECORDS"):
         return Path(os.environ["LAB_RECORDS"]).expanduser()
-    if profile_name == "smoke":
-        return smoke_dir("records")
+    if _unpublishable(profile_name):
+        return smoke_dir("records", profile_name)
     if home() is not None:
         return home() / "measurements"
     root = checkout()
@@ -64,8 +70,8 @@ def runs_dir(profile_name: str | None = None) -> Path:
     ./lab-output/runs."""
     if os.environ.get("LAB_RUNS"):
         return Path(os.environ["LAB_RUNS"]).expanduser()
-    if profile_name == "smoke":
-        return smoke_dir("runs")
+    if _unpublishable(profile_name):
+        return smoke_dir("runs", profile_name)
     if home() is not None:
         return home() / "runs"
     root = checkout()

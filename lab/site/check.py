@@ -22,6 +22,8 @@ from pathlib import Path
 
 import yaml
 
+from lab.config import UNPUBLISHABLE
+
 from .freeze import FREEZE_DIR, entry_dir, leftovers
 from .qmd import parse_page
 
@@ -86,9 +88,9 @@ def check_page(root: Path, rel: str) -> list[str]:
     except (ValueError, KeyError, TypeError) as e:
         return [f"{rel}: {shown} is not a Quarto freeze entry ({e}; re-render the page)"]
     problems = []
-    if "smoke" in ((frozen.get("lab") or {}).get("profiles") or []):
-        problems.append(f"{rel}: {shown} was executed on the smoke profile (a tiny random model on a few dozen "
-                        "examples: its numbers mean nothing); render the page on the cpu or gpu profile "
+    if bad := UNPUBLISHABLE & set((frozen.get("lab") or {}).get("profiles") or []):
+        problems.append(f"{rel}: {shown} was executed on the {', '.join(sorted(bad))} profile (a tiny or "
+                        "random model: its numbers mean nothing); render the page on the cpu or gpu profile "
                         "(without LAB_PROFILE=smoke)")
     if frozen_hash != page.hash:
         problems.append(f"{rel}: frozen hash {str(frozen_hash)[:8]}… != source md5 {page.hash[:8]}… "
