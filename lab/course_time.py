@@ -37,7 +37,8 @@ PAGE_RECORDS = {
 @dataclass(frozen=True)
 class Pass:
     """One pass of a page's GPU arithmetic: `epochs` passes of `model` over a split, at `flops` per parameter and
-    token (6 train, 4 LoRA train: the frozen weights get no weight gradients, 2 inference)."""
+    token (6 train, 4 LoRA train: the frozen weights get no weight gradients, 2 inference). Split FULL_FINETUNE is
+    lab.budget's full fine-tune, with its evaluation: the workload week 1 and the scorecard project."""
     what: str
     model: str          # "course": the profile's model; "student": week 5's student; else a registry key
     split: str          # train, validation or test
@@ -46,9 +47,10 @@ class Pass:
 
 
 TRAIN, LORA_TRAIN, INFER = 6, 4, 2
-_FINETUNE = [Pass("fine-tune", "course", "train", -1, TRAIN), Pass("validation", "course", "validation", -1, INFER)]
+FULL_FINETUNE = "full fine-tune"
 PAGE_WORK = {
-    "course/01-fine-tuning.qmd": _FINETUNE + [Pass("test", "course", "test", 1, INFER)],
+    "course/01-fine-tuning.qmd": [Pass("full fine-tune", "course", FULL_FINETUNE, 1, TRAIN),
+                                  Pass("test", "course", "test", 1, INFER)],
     "course/02-lora.qmd": [Pass("LoRA fine-tune", "course", "train", -1, LORA_TRAIN),
                            Pass("validation", "course", "validation", -1, INFER),
                            Pass("test", "course", "test", 1, INFER)],
@@ -105,16 +107,21 @@ def t4_records(page: str, profile) -> float | None:
 
 
 @lru_cache(maxsize=None)
-def _tokens(split: str, profile_name: str) -> tuple[int, int]:
-    """(examples, padded tokens of one pass) over the whole split, at the profile's max_length and batch size,
-    length-grouped as training batches it. Tokenized with the packaged BERT WordPiece tokenizer: ModernBERT's own
-    BPE needs the hub, and on English film snippets the two counts are close (an assumption of the estimate)."""
+def _tokenizer():
+    """The packaged BERT WordPiece tokenizer: ModernBERT's own BPE needs the hub, and on English film snippets the
+    two count about the same tokens (an assumption of the estimate)."""
+    return models.load_tokenizer("tiny-bert")
+
+
+@lru_cache(maxsize=None)
+def _tokens(split: str, profile_name: str) -> int:
+    """Padded tokens of one pass over the whole split, at the profile's max_length and batch size, length-grouped as
+    lab.train batches."""
+    from lab import train
     profile = config.PROFILES[profile_name].but(epochs=1)
-    tok = models.load_tokenizer("tiny-bert")
     full = data.split(data.load_rotten_tomatoes(), seed=profile.split_seed)
-    lengths = data.encode(tok, getattr(full, split), profile.max_length).lengths()
-    _, tokens = budget.padded_tokens(lengths, profile, {"group_by_length": True, "pool": 8})
-    return len(lengths), tokens
+    lengths = data.encode(_tokenizer(), getattr(full, split), profile.max_length).lengths()
+    return budget.padded_tokens(lengths, profile, train.batching(profile))[1]
 
 
 def _model_key(which: str, profile) -> str:
@@ -127,22 +134,21 @@ def _model_key(which: str, profile) -> str:
 
 
 def t4_estimate(page: str, profile_name: str = "gpu") -> dict:
-    """The FLOP estimate of the page on a T4 for the `gpu` profile: seconds, FLOPs, and the basis in words."""
+    """The FLOP estimate of the page on a T4 for the `gpu` profile: seconds, and the basis in words."""
+    from lab import train
     profile = config.PROFILES[profile_name]
-    flops = 0.0
+    seconds = 0.0
     for p in PAGE_WORK[page]:
+        n = models.param_count_non_embedding(_model_key(p.model, profile))
+        if p.split == FULL_FINETUNE:      # the one definition week 1 and the scorecard project (lab.budget)
+            counts = budget.full_finetune(profile, _tokenizer()).counts(train.batching(profile))
+            seconds += p.epochs * budget.t4_seconds(counts, n)
+            continue
         epochs = profile.epochs * -p.epochs if p.epochs < 0 else p.epochs    # negative: times the profile's epochs
-        _, tokens = _tokens(p.split, profile.name)
-        flops += p.flops * models.param_count_non_embedding(_model_key(p.model, profile)) * tokens * epochs
-    rate = budget.t4_rate()
-    return {"seconds": flops / rate, "flops": flops, "tflops_assumed": rate / 1e12,
+        seconds += p.flops * n * _tokens(p.split, profile.name) * epochs / budget.t4_rate()
+    return {"seconds": seconds, "flops": seconds * budget.t4_rate(), "tflops_assumed": budget.t4_rate() / 1e12,
             "basis": (f"FLOPs at {budget.T4_SHARE_OF_PEAK:.0%} of the T4's {budget.peak_tflops('T4'):g} TFLOP/s "
-                      f"fp16 peak; GPU arithmetic only")}
-
-
-def duration(s: float) -> str:
-    """Seconds for prose: minutes from one minute up."""
-    return f"{s / 60:.1f} min" if s >= 60 else f"{s:.2g} s"
+                      f"fp16 peak")}
 
 
 def opening_line(page: str, profile) -> str:
@@ -154,18 +160,18 @@ def opening_line(page: str, profile) -> str:
         here = (f"On this machine ({hardware}) this page's measurements are not recorded yet "
                 f"({', '.join(missing)}); they are taken when the page runs. ")
     else:
-        here = f"On this machine ({hardware}) this page's measurements took {duration(seconds)}. "
+        here = f"On this machine ({hardware}) this page's measurements took {budget.duration(seconds)}. "
     gpu = config.PROFILES["gpu"]
     if not PAGE_WORK[page]:       # the index measures nothing; the scorecard's short runs are seconds on a GPU
         return (marker(profile) + here).strip()
     real = t4_records(page, profile)
     course = f"For the real course ({gpu.model} on a Kaggle T4)"
     if real is not None:
-        there = f"{course} they took {duration(real)}, measured on a T4."
+        there = f"{course} they took {budget.duration(real)}, measured on a T4."
     else:
         est = t4_estimate(page)
-        there = (f"{course}, about {duration(est['seconds'])}: an *estimate* from {est['basis']}, "
-                 f"until a T4 record replaces it.")
+        there = (f"{course}, about {budget.duration(est['seconds'])} of GPU arithmetic: an *estimate* from "
+                 f"{est['basis']} (loading, start-up and CPU-side work come on top), until a T4 record replaces it.")
     return marker(profile) + here + there
 
 

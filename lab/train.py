@@ -320,15 +320,14 @@ def finetune_record(profile) -> dict:
     history = train(model, tokenizer, splits, profile, device=device, checkpoint_dir=run_dir(profile),
                     checkpoint_every=checkpoint_every(profile))      # resume=False: a fresh measurement
     test = evaluate(model, data.encode(tokenizer, splits.test, profile.max_length), device=device)
-    full = data.split(data.load_rotten_tomatoes(), seed=profile.split_seed)     # the whole split, not the subset
-    full_lengths = data.encode(tokenizer, full.train, profile.max_length).lengths()
     return {
         "model": {"key": profile.model, "n_params": history["n_params"]},
         "data": splits.sizes(),
         "history": history,
         "test": test,
         "baseline": data.majority_baseline(splits.train, splits.test),
-        "projection": budget.project(history, profile, full_lengths, len(full.validation), gpu_name=_gpu_name(device)),
+        # the whole split, not the subset: this profile's full fine-tune (lab.budget.Workload says which question)
+        "projection": budget.project(history, budget.full_finetune(profile, tokenizer), gpu_name=_gpu_name(device)),
         "fingerprint": checkpoint.fingerprint(checkpoint.weights(model)),
     }
 
