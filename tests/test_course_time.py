@@ -8,11 +8,12 @@ from lab import budget, config, course_time, measure
 PAGE = "course/01-fine-tuning.qmd"
 
 
-def _store(folder, name, key, wall_s, device="cpu", gpu=None):
+def _store(folder, name, key, wall_s, device="cpu", gpu=None, **extra):
     path = folder / name / f"{key}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     prov = {"device": device, "cpu": "Test CPU", "cpu_count": 2, "gpu": gpu, "date": "2026-12-01T00:00:00+00:00"}
-    path.write_text(json.dumps({"name": name, "config": {}, "result": {}, "wall_s": wall_s, "provenance": prov}))
+    path.write_text(json.dumps({"name": name, "config": {}, "result": {}, "wall_s": wall_s, "provenance": prov,
+                                **extra}))
 
 
 def test_the_opening_line_sums_the_wall_time_of_the_pages_own_records(tmp_path, monkeypatch):
@@ -37,6 +38,14 @@ def test_a_t4_record_replaces_the_estimate(tmp_path, monkeypatch):
         _store(tmp_path, name, "cuda-tesla-t4", s, device="cuda", gpu={"name": "Tesla T4"})
     line = course_time.opening_line(PAGE, config.CPU)
     assert "2.0 min, measured on a T4" in line and "estimate" not in line
+
+
+def test_a_synthetic_t4_record_never_replaces_the_estimate(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAB_RECORDS", str(tmp_path))
+    for name in ("week1/finetune", "week1/checks"):
+        _store(tmp_path, name, "cuda-tesla-t4", 60.0, device="cuda", gpu={"name": "Tesla T4"}, synthetic=True)
+    line = course_time.opening_line(PAGE, config.CPU)
+    assert "estimate" in line and "measured on a T4" not in line
 
 
 def test_the_t4_estimate_is_flops_over_the_assumed_rate(monkeypatch):
