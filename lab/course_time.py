@@ -1,8 +1,11 @@
 """How long a page takes: measured on this machine, and for the real course (ModernBERT-base on a Kaggle T4).
 
     lab.course_time.opening_line("course/01-fine-tuning.qmd", profile)
-    # 'On this machine (CPU: Intel Xeon, 2 cores) this page's measurements took 4.2 min. For the real course
-    #  (modernbert-base on a Kaggle T4) about 3.5 min: an estimate from FLOPs ..., until a GPU record replaces it.'
+    # 'On this machine (CPU: Intel(R) Xeon(R) Processor (2 cores)) this page's measurements took 4.2 min. For the
+    #  real course (modernbert-base on a Kaggle T4), about 41 s of GPU arithmetic: an *estimate* from FLOPs at 25%
+    #  of the T4's 65 TFLOP/s fp16 peak (loading, start-up and CPU-side work come on top), until a T4 record
+    #  replaces it.'
+    # On an unpublishable profile (smoke, the rehearsals) it opens with a bold "Not for publication" marker.
 
 Here: the `wall_s` of the records the page measures (PAGE_RECORDS), read from this profile's records folder for
 this machine's CPU. A record that is not there yet is said to be missing, never guessed.
@@ -42,7 +45,7 @@ class Pass:
     what: str
     model: str          # "course": the profile's model; "student": week 5's student; else a registry key
     split: str          # train, validation or test
-    epochs: float
+    epochs: float       # passes over the split; negative: that many times the profile's epochs
     flops: int
 
 
