@@ -6,7 +6,6 @@ ModernBERT's Wqkv/Wo/Wi with its trap, reload and merge checks, week 4's ONNX ex
 teacher logits from ModernBERT (cached, keyed by its weights) and the student distilled from them, and the scorecard.
 The full-size rehearsal (ModernBERT-base's 149M parameters, every page end to end) is the README's command.
 """
-import json
 import os
 from pathlib import Path
 
