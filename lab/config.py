@@ -114,12 +114,13 @@ GPU = Profile(
     grad_clip=1.0,
 )
 
-# Sized from a measured step (random-init ModernBERT-base, 2 Xeon cores, batches of 8 snippets of ~35 tokens:
-# 1.6-2.5 s a training step, about 6 ms per padded token, several times that while other jobs share the cores).
+# Sized from measured steps (random-init ModernBERT-base, 2 Xeon cores, batches of 8 snippets of ~27 padded tokens):
+# 1.3-2.5 s a training step when the cores are nearly free; 6.9 s median (week 1's 40 steps: 334 s, the page's
+# fine-tune record 483 s with evaluation and the full-split projection) at a load average of 4-6 from other jobs.
 # Training steps across the course: week 1's run (2 x 20) and its checks (4 short runs of 12), week 2's LoRA run
-# (40), the scorecard's three short runs (36): ~170 steps, ~6 min; the rest is inference, ONNX export and int8
-# quantization of a 149M-parameter model, and week 5's 2-layer students. Batches of 8, not the T4's 32, keep
-# each step short; batch size changes no code path.
+# (40), the scorecard's three short runs (36): ~170 steps, ~5 min on free cores; the rest is inference, ONNX export,
+# int8 quantization and torch.compile of a 149M-parameter model (week 4, the largest unmeasured share), and week
+# 5's 2-layer students. Batches of 8, not the T4's 32, keep each step short; batch size changes no code path.
 REHEARSAL = GPU.but(
     name="rehearsal",
     model="modernbert-base-random",   # ModernBERT-base's config, random weights: 149M params, offline
