@@ -117,6 +117,8 @@ GPU = Profile(
 # Sized from measured steps (random-init ModernBERT-base, 2 Xeon cores, batches of 8 snippets of ~27 padded tokens):
 # 1.3-2.5 s a training step when the cores are nearly free; 6.9 s median (week 1's 40 steps: 334 s, the page's
 # fine-tune record 483 s with evaluation and the full-split projection) at a load average of 4-6 from other jobs.
+# Week 1's page end to end took 18.6 min at that load: the fine-tune 483 s and its checks 629 s (four short runs,
+# each writing 1.7 GB checkpoints: ModernBERT-base's weights plus AdamW's two moments).
 # Training steps across the course: week 1's run (2 x 20) and its checks (4 short runs of 12), week 2's LoRA run
 # (40), the scorecard's three short runs (36): ~170 steps, ~5 min on free cores; the rest is inference, ONNX export,
 # int8 quantization and torch.compile of a 149M-parameter model (week 4, the largest unmeasured share), and week
