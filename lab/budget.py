@@ -16,6 +16,8 @@ is an estimate too.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from lab import data
@@ -37,6 +39,18 @@ PEAK_TFLOPS = [
 ]
 
 
+# The T4's sustained rate on the course's workload is an assumption, not a measurement: a quarter of its 65 TFLOP/s
+# fp16 tensor-core peak. Short snippets (~40 padded tokens, batches of 32: matmuls of ~1,300 rows) keep its tensor
+# cores far from peak, and fp16 autocast leaves softmax, LayerNorm and the optimizer in fp32; published BERT-base
+# fine-tunes on a T4 reach 20-30% of peak. A GPU record of week 1 (its achieved_tflops) should replace this number.
+T4_SHARE_OF_PEAK = 0.25
+
+
+def t4_rate() -> float:
+    """The FLOP/s assumed for a T4 running the course (T4_SHARE_OF_PEAK of its peak): an assumption, not measured."""
+    return peak_tflops("T4") * T4_SHARE_OF_PEAK * 1e12
+
+
 def peak_tflops(gpu_name: str | None) -> float | None:
     """The GPU's dense fp16/bf16 peak, or None for the CPU and for GPUs not in the table."""
     if not gpu_name:
@@ -51,6 +65,51 @@ def training_flops(n_params_non_embedding: int, tokens: int) -> float:
     return 6.0 * n_params_non_embedding * tokens
 
 
+@dataclass(frozen=True)
+class Workload:
+    """THE full fine-tune of a profile's recipe, the one definition week 1's projection, the scorecard's budget
+    check and the pages' T4 estimates (lab.course_time) share: every snippet of the fixed training split, for the
+    profile's epochs, in its batches, truncated at its max_length, with the whole validation split evaluated after
+    each epoch. Two numbers built on it differ only when they answer different questions, by the profile: week 1
+    asks what *this profile's* recipe would take here (cpu: 2 epochs of MiniLM); the scorecard asks whether *the
+    course's* recipe (gpu: 3 epochs of ModernBERT-base) fits 40 minutes on a T4. `question()` says which."""
+    profile: object                 # a lab.config.Profile: epochs, batch_size, seed
+    lengths: tuple[int, ...]        # tokens per training snippet, the whole split
+    eval_examples: int              # validation snippets per epoch
+
+    def counts(self, batching: dict) -> dict:
+        """Steps and padded tokens, counted exactly from the length grouping (`batching`: lab.train.batching)."""
+        steps, tokens = padded_tokens(list(self.lengths), self.profile, batching)
+        return {"profile": self.profile.name, "examples": len(self.lengths), "epochs": self.profile.epochs,
+                "steps": steps, "padded_tokens": tokens, "eval_examples_per_epoch": self.eval_examples,
+                "question": self.question()}
+
+    def question(self) -> str:
+        return (f"the {self.profile.name} profile's recipe on all {len(self.lengths):,} training snippets: "
+                f"{self.profile.epochs} epochs of {self.profile.model} in batches of {self.profile.batch_size}")
+
+
+def full_finetune(profile, tokenizer) -> Workload:
+    """The profile's full fine-tune, with its snippets' lengths from `tokenizer` (the model's own)."""
+    full = data.split(data.load_rotten_tomatoes(), seed=profile.split_seed)
+    return Workload(profile, tuple(data.encode(tokenizer, full.train, profile.max_length).lengths()),
+                    len(full.validation))
+
+
+def duration(s: float) -> str:
+    """Seconds for prose: minutes from one minute up."""
+    return f"{s / 60:.1f} min" if s >= 60 else f"{s:.2g} s"
+
+
+def t4_seconds(counts: dict, n_params_non_embedding: int) -> float:
+    """A T4's time for a workload's counts (Workload.counts): 6 N per training token, 2 N per evaluated token (each
+    epoch, at training's padded tokens per snippet), at the assumed t4_rate(). An estimate: GPU arithmetic only."""
+    per_example = counts["padded_tokens"] / (counts["epochs"] * counts["examples"])
+    eval_tokens = per_example * counts["eval_examples_per_epoch"] * counts["epochs"]
+    n = n_params_non_embedding
+    return (training_flops(n, counts["padded_tokens"]) + 2.0 * n * eval_tokens) / t4_rate()
+
+
 def padded_tokens(lengths: list[int], profile, batching: dict) -> tuple[int, int]:
     """(optimizer steps, padded tokens) of the profile's epochs over examples of these lengths, batched as in
     training (`batching`: lab.data.batch_order's group_by_length and pool)."""
@@ -62,22 +121,19 @@ def padded_tokens(lengths: list[int], profile, batching: dict) -> tuple[int, int
     return steps, tokens
 
 
-def project(history: dict, profile, full_train_lengths: list[int], full_eval_n: int | None = None,
-            gpu_name: str | None = None, budget_s: float = BUDGET_S) -> dict:
-    """Project the full fine-tune (all of `full_train_lengths`, profile.epochs) from a measured history."""
+def project(history: dict, workload: Workload, gpu_name: str | None = None, budget_s: float = BUDGET_S) -> dict:
+    """Project a full fine-tune (full_finetune) from a measured history: its time at the history's measured rate."""
     clock = history["clock"]
     s_per_token = float(np.median([s / n for s, n in zip(history["step_s"], history["step_padded_tokens"])]))
-    steps, tokens = padded_tokens(full_train_lengths, profile, history["batching"])
+    counts = workload.counts(history["batching"])
     eval_s = sum(e["eval_s"] for e in history["epochs"]) / max(1, len(history["epochs"]))
     eval_per_example = eval_s / max(1, history["val_examples"])
-    full_eval_n = full_eval_n if full_eval_n is not None else history["val_examples"]
-    train_s = s_per_token * tokens
-    total_s = train_s + eval_per_example * full_eval_n * profile.epochs
+    train_s = s_per_token * counts["padded_tokens"]
+    total_s = train_s + eval_per_example * workload.eval_examples * workload.profile.epochs
     achieved = training_flops(history["n_params_non_embedding"], clock["padded_tokens"]) / clock["train_s"] / 1e12
     peak = peak_tflops(gpu_name)
     return {
-        "workload": {"examples": len(full_train_lengths), "epochs": profile.epochs, "steps": steps,
-                     "padded_tokens": tokens, "eval_examples_per_epoch": full_eval_n},
+        "workload": counts,
         "measured_s_per_padded_token": s_per_token,                           # median over steps
         "mean_s_per_padded_token": clock["train_s"] / clock["padded_tokens"],  # for comparison
         "projected_train_s": train_s,

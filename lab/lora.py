@@ -62,8 +62,10 @@ TARGETS = {
 
 
 def settings_for(profile) -> Settings:
+    """The settings of the profile's recipe: a rehearsal uses those of the profile it rehearses (lab.config)."""
+    from lab.config import recipe
     try:
-        return SETTINGS[profile.name]
+        return SETTINGS[recipe(profile)]
     except KeyError:
         raise ValueError(f"no LoRA settings for profile {profile.name!r}; known: {', '.join(SETTINGS)}") from None
 

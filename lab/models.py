@@ -186,6 +186,15 @@ def param_count(key: str, num_labels: int = 2) -> int:
         return n_params(AutoModelForSequenceClassification.from_config(config))
 
 
+def param_count_non_embedding(key: str, num_labels: int = 2) -> int:
+    """Parameters outside the embedding tables (n_params_non_embedding), counted on the meta device like
+    param_count: what FLOP estimates multiply by."""
+    from transformers import AutoModelForSequenceClassification
+    config = build_config(SHAPE_TWIN.get(key, key), num_labels)
+    with torch.device("meta"):
+        return n_params_non_embedding(AutoModelForSequenceClassification.from_config(config))
+
+
 def table() -> list[dict]:
     """The registry as rows for a page: what each candidate is, its size, and whether its weights are real."""
     return [{"model": c.key, "architecture": c.arch, "parameters (M)": round(param_count(c.key) / 1e6, 1),

@@ -9,9 +9,9 @@ checkpoints. There everything goes to a working folder in the current directory:
     ./lab-output/runs/<profile>-<model>/step-NNNNNN/      checkpoints (lab.train)
 
 Overrides, most specific first: `$LAB_RECORDS` and `$LAB_RUNS` name one folder each; `$LAB_HOME` moves the
-working folder (also in a checkout). Runs on a profile that is not publishable (smoke: tiny random models,
-seconds; any profile but cpu and gpu) never touch either place: they go to a per-user temp folder per profile, so
-a test or a rehearsal cannot overwrite the course's records.
+working folder (also in a checkout). Runs of an unpublishable profile (lab.config.UNPUBLISHABLE: smoke's tiny models,
+the rehearsals' random-init ones) never touch either place: they go to a per-user temp folder per profile, so a
+test or a rehearsal cannot overwrite the course's records.
 
 A site rendered into another folder (`python -m lab course --root DIR`) keeps its records in DIR/course/measurements
 (site_records_dir): the page kernels are told so, and `python -m lab check --root DIR` looks there.
@@ -46,21 +46,21 @@ def _user() -> str:
 
 
 def smoke_dir(kind: str, profile_name: str = "smoke") -> Path:
-    """A per-user temp folder for one unpublishable profile's output of one kind ('records', 'runs')."""
+    """A per-user temp folder for an unpublishable profile's output of one kind ('records', 'runs')."""
     return Path(tempfile.gettempdir()) / f"lab-{profile_name}-{kind}-{_user()}"
 
 
-# The profiles whose records and checkpoints belong in the course's folders; any other (smoke, a rehearsal) is
-# never published, so its output must not land where the published records live.
-PUBLISHED_PROFILES = (None, "cpu", "gpu")
+def _unpublishable(profile_name: str | None) -> bool:
+    from lab.config import UNPUBLISHABLE
+    return profile_name in UNPUBLISHABLE
 
 
 def records_dir(profile_name: str | None = None) -> Path:
-    """Where measurement records live: $LAB_RECORDS; smoke (any profile but cpu/gpu) -> temp; $LAB_HOME/measurements;
+    """Where measurement records live: $LAB_RECORDS; smoke and rehearsals -> temp; $LAB_HOME/measurements;
     the checkout's course/measurements; else ./lab-output/measurements."""
     if os.environ.get("LAB_RECORDS"):
         return Path(os.environ["LAB_RECORDS"]).expanduser()
-    if profile_name not in PUBLISHED_PROFILES:
+    if _unpublishable(profile_name):
         return smoke_dir("records", profile_name)
     if home() is not None:
         return home() / "measurements"
@@ -73,7 +73,7 @@ def runs_dir(profile_name: str | None = None) -> Path:
     checkout's runs/; else ./lab-output/runs."""
     if os.environ.get("LAB_RUNS"):
         return Path(os.environ["LAB_RUNS"]).expanduser()
-    if profile_name not in PUBLISHED_PROFILES:
+    if _unpublishable(profile_name):
         return smoke_dir("runs", profile_name)
     if home() is not None:
         return home() / "runs"

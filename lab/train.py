@@ -28,23 +28,11 @@ import numpy as np
 import torch
 
 from lab import budget, checkpoint, data, lock, models, paths
+# default_device and precision_for are also called as train.*: one import for the pages
+from lab.precision import PRECISIONS, autocast, default_device, precision_for  # noqa: F401
 from lab.progress import bar as progress_bar
 
 BASELINE_NOTE = "majority class of the training split"
-
-
-# ---------------------------------------------------------------- hardware and precision
-
-def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def precision_for(device: str) -> str:
-    """'fp32' on the CPU; on CUDA 'bf16' where the GPU has it (capability 8.0+), else 'fp16' (T4, V100, P100)."""
-    if not str(device).startswith("cuda"):
-        return "fp32"   # CPU autocast would change the numbers and is rarely faster for training
-    major, _ = torch.cuda.get_device_capability(torch.device(device))
-    return "bf16" if major >= 8 else "fp16"   # is_bf16_supported() also says True where bf16 is only emulated
 
 
 def seed_everything(seed: int) -> None:
@@ -82,20 +70,13 @@ def evaluate(model, enc: data.Encoded, batch_size: int = 64, device=None, logits
     model.eval()
     out = torch.empty((len(enc), model.config.num_labels))
     for idx, batch in data.sorted_batches(enc, batch_size):
-        with _autocast(device):
+        with autocast(device, precision_for(str(device))):
             out[idx] = model(input_ids=batch["input_ids"].to(device),
                              attention_mask=batch["attention_mask"].to(device)).logits.float().cpu()
     result = {**metrics(out.argmax(-1).numpy(), enc.labels), "n": len(enc)}
     if logits:
         result["logits"] = out
     return result
-
-
-def _autocast(device):
-    prec = precision_for(str(device))
-    if prec == "fp32":
-        return torch.autocast("cpu", enabled=False)
-    return torch.autocast("cuda", dtype=torch.bfloat16 if prec == "bf16" else torch.float16)
 
 
 # ---------------------------------------------------------------- the loop
@@ -139,7 +120,7 @@ def run_config(profile, enc: data.Encoded, precision: str) -> dict:
 
 
 def train(model, tokenizer, splits, profile, *, device=None, checkpoint_dir=None, checkpoint_every=None,
-          resume=False, progress=True, loss_fn=None) -> dict:
+          resume=False, progress=True, loss_fn=None, precision=None) -> dict:
     """Fine-tune `model` in place on splits.train; evaluate on splits.validation after each epoch.
 
     checkpoint_dir: where 'step-NNNNNN' checkpoints go: every `checkpoint_every` optimizer steps, at each epoch's
@@ -148,16 +129,20 @@ def train(model, tokenizer, splits, profile, *, device=None, checkpoint_dir=None
     One run at a time per checkpoint_dir: a second one waits for the first (lab.lock), saying which process it is.
     loss_fn(model, batch, idx) replaces the model's own cross-entropy; idx are the batch's example indices into
     splits.train, so a loss can look up per-example targets (week 5's cached teacher logits, lab.distill).
+    precision: 'fp32', 'bf16' or 'fp16' instead of the device's own (precision_for); 'fp16' on a CPU runs the T4's
+    path (fp16 autocast and a gradient scaler) where a test can run it.
     """
+    if precision is not None and precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r}: use one of {', '.join(PRECISIONS)}, or None for the device's own")
     args = (model, tokenizer, splits, profile, device)
     if not checkpoint_dir:
-        return _train(*args, None, checkpoint_every, resume, progress, loss_fn)
+        return _train(*args, None, checkpoint_every, resume, progress, loss_fn, precision)
     with lock.hold(checkpoint_dir, "training"):
-        return _train(*args, checkpoint_dir, checkpoint_every, resume, progress, loss_fn)
+        return _train(*args, checkpoint_dir, checkpoint_every, resume, progress, loss_fn, precision)
 
 
 def _train(model, tokenizer, splits, profile, device, checkpoint_dir, checkpoint_every, resume, progress,
-           loss_fn) -> dict:
+           loss_fn, precision) -> dict:
     device = torch.device(device or default_device())
     seed_everything(profile.seed)
     enc = data.encode(tokenizer, splits.train, profile.max_length)
@@ -168,8 +153,9 @@ def _train(model, tokenizer, splits, profile, device, checkpoint_dir, checkpoint
     model.to(device)
     optimizer = make_optimizer(model, profile)
     scheduler = linear_schedule(optimizer, math.ceil(profile.warmup_ratio * total_steps), total_steps)
-    precision = precision_for(str(device))
-    scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")   # bf16 and fp32 need no loss scaling
+    precision = precision or precision_for(str(device))
+    # bf16 and fp32 need no loss scaling; on the device's own type, so the T4's scaler also runs on a CPU
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     config = run_config(profile, enc, precision)
     history = {"device": str(device), "precision": precision, "n_params": models.n_params(model),
                "n_params_non_embedding": models.n_params_non_embedding(model),
@@ -213,7 +199,8 @@ def _train(model, tokenizer, splits, profile, device, checkpoint_dir, checkpoint
                 t0 = time.perf_counter()
                 lr = scheduler.get_last_lr()[0]     # the rate this step uses
                 batch = data.collate(enc, order[b])
-                loss = _step(model, batch, device, optimizer, scheduler, scaler, profile.grad_clip, loss_fn, order[b])
+                loss = _step(model, batch, device, precision, optimizer, scheduler, scaler, profile.grad_clip, loss_fn,
+                             order[b])
                 dt = time.perf_counter() - t0        # batching included; loss.item() in _step waited for the GPU
                 clock = history["clock"]
                 clock["train_s"] += dt
@@ -251,9 +238,9 @@ def _train(model, tokenizer, splits, profile, device, checkpoint_dir, checkpoint
     return history
 
 
-def _step(model, batch, device, optimizer, scheduler, scaler, grad_clip, loss_fn=None, idx=None) -> float:
+def _step(model, batch, device, precision, optimizer, scheduler, scaler, grad_clip, loss_fn=None, idx=None) -> float:
     batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-    with _autocast(device):
+    with autocast(device, precision):
         loss = loss_fn(model, batch, idx) if loss_fn else model(**batch).loss
     scaler.scale(loss).backward()         # a no-op scale unless fp16
     scaler.unscale_(optimizer)            # clip the true gradients, not the scaled ones
@@ -333,15 +320,14 @@ def finetune_record(profile) -> dict:
     history = train(model, tokenizer, splits, profile, device=device, checkpoint_dir=run_dir(profile),
                     checkpoint_every=checkpoint_every(profile))      # resume=False: a fresh measurement
     test = evaluate(model, data.encode(tokenizer, splits.test, profile.max_length), device=device)
-    full = data.split(data.load_rotten_tomatoes(), seed=profile.split_seed)     # the whole split, not the subset
-    full_lengths = data.encode(tokenizer, full.train, profile.max_length).lengths()
     return {
         "model": {"key": profile.model, "n_params": history["n_params"]},
         "data": splits.sizes(),
         "history": history,
         "test": test,
         "baseline": data.majority_baseline(splits.train, splits.test),
-        "projection": budget.project(history, profile, full_lengths, len(full.validation), gpu_name=_gpu_name(device)),
+        # the whole split, not the subset: this profile's full fine-tune (lab.budget.Workload says which question)
+        "projection": budget.project(history, budget.full_finetune(profile, tokenizer), gpu_name=_gpu_name(device)),
         "fingerprint": checkpoint.fingerprint(checkpoint.weights(model)),
     }
 

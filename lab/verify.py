@@ -35,6 +35,10 @@ PAGE = {
     "cpu": [("minilm", CHECKS), ("tiny-modernbert", CHECKS), ("tiny-deberta", CHECKS),
             ("modernbert-base-random", ("licence", "loads")), ("deberta-v3-base-random", ("licence", "loads"))],
     "gpu": [("modernbert-base", CHECKS), ("deberta-v3-base", CHECKS), ("minilm", CHECKS)],
+    # The rehearsals check the course's architecture in full: ModernBERT-base's shapes (random weights, so licence
+    # warns), every check, as `gpu` checks the real ModernBERT-base; the other candidates are not rehearsed.
+    "rehearsal": [("modernbert-base-random", CHECKS)],
+    "rehearsal-smoke": [("tiny-modernbert", CHECKS)],
 }
 
 

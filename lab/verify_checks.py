@@ -21,13 +21,10 @@ import numpy as np
 import torch
 
 from lab import budget, checkpoint, checkpoint_checks, config, data, lora, models, quantize, runtime, train
+from lab.budget import duration
 from lab.env import hub_reachable
 
 COURSE = config.GPU          # the course workload: all of Rotten Tomatoes, its epochs and batch size, on a T4
-# The T4's sustained rate on this workload is an assumption, not a measurement: a quarter of its 65 TFLOP/s fp16
-# tensor-core peak (lab.budget.PEAK_TFLOPS). Short sentences (~40 padded tokens) keep its matmuls small and far
-# from peak; a GPU record of week 1 (achieved_tflops) is what should replace this number.
-T4_SHARE_OF_PEAK = 0.25
 ONNX_ATOL = 1e-4             # max |logit difference| for the export: float32 reordering stays near 1e-6
 INT8_MAX_DROP = 0.02         # an int8 route that loses more accuracy than this (2 points) is a warning
 OPEN_LICENCES = {"apache-2.0", "mit", "bsd-2-clause", "bsd-3-clause", "cc-by-4.0", "cc-by-sa-4.0", "cc0-1.0"}
@@ -180,30 +177,21 @@ def check_loads(s: Subject) -> Check:
 
 
 def check_budget(s: Subject) -> Check:
+    """The course's full fine-tune (COURSE's recipe, lab.budget.Workload) on a T4, estimated from FLOPs, against
+    the budget; and the same workload here, projected from the short run's measured step time."""
     model, history = s.trained()
-    tok = s.tokenizer()
-    full = data.split(data.load_rotten_tomatoes(), seed=COURSE.split_seed)
-    lengths = data.encode(tok, full.train, COURSE.max_length).lengths()
-    here = budget.project(history, COURSE, lengths, len(full.validation), gpu_name=train._gpu_name(history["device"]))
-    # T4: 6 N tokens for training, 2 N tokens for evaluation (each epoch, at training's padded tokens per example)
-    n = history["n_params_non_embedding"]
-    wl = here["workload"]
-    per_example = wl["padded_tokens"] / (wl["epochs"] * wl["examples"])
-    eval_tokens = per_example * len(full.validation) * wl["epochs"]
-    t4_rate = budget.peak_tflops("T4") * T4_SHARE_OF_PEAK * 1e12           # FLOP/s, assumed
-    t4_s = (budget.training_flops(n, wl["padded_tokens"]) + 2.0 * n * eval_tokens) / t4_rate
-    numbers = {"workload": wl, "here_s": here["projected_total_s"], "here_device": history["device"],
+    workload = budget.full_finetune(COURSE, s.tokenizer())
+    here = budget.project(history, workload, gpu_name=train._gpu_name(history["device"]))
+    t4_s = budget.t4_seconds(here["workload"], history["n_params_non_embedding"])
+    numbers = {"workload": here["workload"], "here_s": here["projected_total_s"], "here_device": history["device"],
                "measured_s_per_padded_token": here["measured_s_per_padded_token"],
-               "t4_s_estimate": t4_s, "t4_tflops_assumed": t4_rate / 1e12, "budget_s": budget.BUDGET_S}
+               "t4_s_estimate": t4_s, "t4_tflops_assumed": budget.t4_rate() / 1e12, "budget_s": budget.BUDGET_S}
     status = "pass" if t4_s <= budget.BUDGET_S else "fail"
-    return Check("budget", status, f"T4 about {duration(t4_s)} (estimate at an assumed {t4_rate / 1e12:.0f} "
+    wl = here["workload"]
+    return Check("budget", status, f"the course's full fine-tune ({wl['examples']:,} snippets x {wl['epochs']} "
+                 f"epochs): T4 about {duration(t4_s)} (estimate at an assumed {budget.t4_rate() / 1e12:.0f} "
                  f"TFLOP/s) {'within' if status == 'pass' else 'over'} the {budget.BUDGET_S / 60:.0f}-min budget; "
                  f"here {duration(here['projected_total_s'])} ({history['device']}, measured step time)", numbers)
-
-
-def duration(s: float) -> str:
-    """Seconds for prose: minutes from one minute up."""
-    return f"{s / 60:.1f} min" if s >= 60 else f"{s:.2g} s"
 
 
 def check_checkpoint(s: Subject) -> Check:

@@ -1,10 +1,39 @@
 import pytest
 
-from lab.config import PROFILES, get_profile
+from lab import distill, lora, paths
+from lab.config import GPU, PROFILES, UNPUBLISHABLE, get_profile, recipe
 
 
-def test_profiles_are_smoke_cpu_gpu():
-    assert list(PROFILES) == ["smoke", "cpu", "gpu"]
+def test_profiles_are_smoke_cpu_gpu_and_the_two_rehearsals():
+    assert list(PROFILES) == ["smoke", "cpu", "gpu", "rehearsal", "rehearsal-smoke"]
+
+
+def test_the_rehearsals_run_modernbert_with_the_gpu_profiles_recipe():
+    for name in ("rehearsal", "rehearsal-smoke"):
+        p = PROFILES[name]
+        assert recipe(p) == "gpu" and p.lr == GPU.lr and p.warmup_ratio == GPU.warmup_ratio
+        assert lora.settings_for(p) == lora.settings_for(GPU)
+        assert distill.student_key(p) == distill.student_key(GPU)
+    assert PROFILES["rehearsal"].model == "modernbert-base-random"
+    assert PROFILES["rehearsal-smoke"].model == "tiny-modernbert"
+    assert recipe(PROFILES["cpu"]) == "cpu"
+
+
+def test_only_smoke_and_the_rehearsals_are_unpublishable_and_they_write_to_temp(monkeypatch):
+    monkeypatch.delenv("LAB_RECORDS", raising=False)
+    monkeypatch.delenv("LAB_RUNS", raising=False)
+    assert UNPUBLISHABLE == {"smoke", "rehearsal", "rehearsal-smoke"}
+    for name in UNPUBLISHABLE:
+        assert paths.records_dir(name) == paths.smoke_dir("records", name)
+        assert paths.runs_dir(name) == paths.smoke_dir("runs", name)
+    assert paths.records_dir("rehearsal") != paths.records_dir("smoke")     # two rehearsals never share records
+    assert paths.records_dir("cpu") != paths.smoke_dir("records", "cpu")
+
+
+def test_a_profile_that_follows_none_stores_no_follows_field():
+    # records of smoke/cpu/gpu store the profile's dict: adding `follows` must not make them stale
+    assert "follows" not in PROFILES["cpu"].to_dict()
+    assert PROFILES["rehearsal"].to_dict()["follows"] == "gpu"
 
 
 def test_lab_profile_overrides_hardware(monkeypatch):

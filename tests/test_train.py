@@ -212,7 +212,8 @@ def test_projection_scales_measured_time_by_tokens():
                "val_examples": 100,
                "epochs": [{"eval_s": 2.0}], "batching": {"group_by_length": False, "pool": 8}}
     profile = SMOKE.but(epochs=1, batch_size=2)
-    p = budget.project(history, profile, [10] * 400, full_eval_n=50, gpu_name="Tesla T4", budget_s=100)
+    p = budget.project(history, budget.Workload(profile, (10,) * 400, eval_examples=50), gpu_name="Tesla T4",
+                       budget_s=100)
     assert p["workload"]["padded_tokens"] == 4000 and p["workload"]["steps"] == 200
     assert p["projected_train_s"] == pytest.approx(40.0)                  # 10 s per 1,000 tokens x 4,000
     assert p["projected_total_s"] == pytest.approx(40.0 + 2.0 / 100 * 50)
@@ -220,3 +221,13 @@ def test_projection_scales_measured_time_by_tokens():
     assert p["mean_s_per_padded_token"] == pytest.approx(32.5 / 1000)
     assert p["achieved_tflops"] == pytest.approx(6 * 1e6 * 1000 / 32.5 / 1e12)    # non-embedding N, not 3M
     assert p["fraction_of_peak"] == pytest.approx(p["achieved_tflops"] / 65.0)
+
+
+def test_week1_and_the_scorecard_project_one_workload_definition_and_say_whose_recipe():
+    tokenizer = models.load_tokenizer("tiny-bert")
+    cpu, gpu = (budget.full_finetune(get_profile(n), tokenizer) for n in ("cpu", "gpu"))
+    assert cpu.lengths == gpu.lengths and len(cpu.lengths) == 10_201    # the same snippets, the whole split
+    batching = {"group_by_length": True, "pool": 8}
+    a, b = cpu.counts(batching), gpu.counts(batching)
+    assert (a["epochs"], b["epochs"]) == (2, 3)                          # the recipes differ, and say so
+    assert "cpu profile's recipe" in a["question"] and "gpu profile's recipe" in b["question"]

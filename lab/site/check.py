@@ -29,6 +29,7 @@ from pathlib import Path
 import yaml
 
 from lab import paths
+from lab.config import UNPUBLISHABLE
 from lab.records_used import noisy_text
 
 from .freeze import FREEZE_DIR, entry_dir, leftovers
@@ -95,9 +96,9 @@ def check_page(root: Path, rel: str) -> list[str]:
     except (ValueError, KeyError, TypeError) as e:
         return [f"{rel}: {shown} is not a Quarto freeze entry ({e}; re-render the page)"]
     problems = []
-    if "smoke" in ((frozen.get("lab") or {}).get("profiles") or []):
-        problems.append(f"{rel}: {shown} was executed on the smoke profile (a tiny random model on a few dozen "
-                        "examples: its numbers mean nothing); render the page on the cpu or gpu profile "
+    if bad := UNPUBLISHABLE & set((frozen.get("lab") or {}).get("profiles") or []):
+        problems.append(f"{rel}: {shown} was executed on the {', '.join(sorted(bad))} profile (a tiny or "
+                        "random model: its numbers mean nothing); render the page on the cpu or gpu profile "
                         "(without LAB_PROFILE=smoke)")
     problems += [f"{rel}: {p}" for p in record_problems(root, frozen.get("lab") or {})]
     if frozen_hash != page.hash:

@@ -1,0 +1,104 @@
+"""The pages' GPU branches, run without a GPU: from synthetic `cuda-*` records in a temporary records folder.
+
+A synthetic record is a real smoke record transformed: its provenance names a T4, its device fields say cuda, and it
+carries `"synthetic": true`, so that `lab check` refuses a page that shows one. Nothing here is ever committed: the
+records live in pytest's temporary folder. Week 4's fp16 route, which runs on CUDA only, is measured for real on the
+CPU (its builder and runner are device-generic) and its rows joined to the synthetic record.
+"""
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from lab import budget, config, measure, quantize, quantize_report, train, train_report
+from lab.site import render_pages
+
+ROOT = Path(__file__).resolve().parent.parent
+SMOKE = config.SMOKE
+T4 = {"name": "Tesla T4", "memory_gb": 14.7, "capability": "7.5", "cuda": "12.4", "cudnn": None, "driver": None,
+      "count": 1}
+
+
+def _to_cuda(obj):
+    """Every `device: cpu` inside a result, as a GPU run would have written it."""
+    if isinstance(obj, dict):
+        return {k: ("cuda" if k == "device" and v == "cpu" else _to_cuda(v)) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_to_cuda(v) for v in obj]
+    return obj
+
+
+def synthetic_gpu(record: dict) -> dict:
+    """A copy of a real record as if measured on a T4, marked synthetic."""
+    rec = copy.deepcopy(record)
+    rec["synthetic"] = True
+    rec["provenance"] = {**rec["provenance"], "device": "cuda", "gpu": dict(T4)}
+    rec["result"] = _to_cuda(rec["result"])
+    return rec
+
+
+def store(rec: dict, records: Path) -> Path:
+    key = measure.hardware_key("cuda", rec["provenance"])
+    path = records / rec["name"] / f"{key}.json"
+    measure.write_atomic(path, json.dumps(rec, indent=2, sort_keys=True))
+    return path
+
+
+@pytest.fixture
+def records(tmp_path, monkeypatch):
+    folder = tmp_path / "records"
+    monkeypatch.setenv("LAB_RECORDS", str(folder))
+    monkeypatch.setenv("LAB_RUNS", str(tmp_path / "runs"))
+    return folder
+
+
+def test_a_synthetic_record_is_marked_and_named_for_the_t4(records):
+    rec = {"name": "week1/finetune", "config": {}, "result": {"device": "cpu", "rows": [{"device": "cpu"}]},
+           "provenance": {"device": "cpu", "cpu": "x", "cpu_count": 2, "gpu": None}}
+    path = store(synthetic_gpu(rec), records)
+    assert path.name == "cuda-tesla-t4.json"
+    stored = json.loads(path.read_text())
+    assert stored["synthetic"] is True and stored["result"]["rows"][0]["device"] == "cuda"
+    assert rec["result"]["device"] == "cpu"              # the real record is left as it was
+
+
+def test_week1_shows_a_t4_column_with_its_peak_from_a_gpu_record(records):
+    cpu = measure.measured("week1/finetune", train.finetune_record, profile=SMOKE, device="cpu")
+    gpu = synthetic_gpu(cpu)
+    proj = gpu["result"]["projection"]
+    proj["gpu"], proj["peak_tflops"] = T4["name"], budget.peak_tflops(T4["name"])
+    proj["fraction_of_peak"] = proj["achieved_tflops"] / proj["peak_tflops"]
+    store(gpu, records)
+    rows = train_report.throughput_rows(measure.load_all("week1/finetune", SMOKE.name))
+    by = {r["hardware"]: r for r in rows}
+    assert set(by) == {"GPU: Tesla T4", next(k for k in by if k.startswith("CPU"))}
+    assert by["GPU: Tesla T4"]["GPU peak TFLOP/s"] == 65.0 and by["GPU: Tesla T4"]["share of peak"].endswith("%")
+
+
+def test_week4_executes_its_gpu_rows_fp16_route_and_gpu_claims(records, tmp_path, monkeypatch):
+    monkeypatch.setenv("LAB_PROFILE", SMOKE.name)
+    cpu = measure.measured("week4/routes", quantize.measure_routes, profile=SMOKE, device="cpu", run_on="cpu")
+    placement = measure.measured("week4/placement", quantize.measure_placement, profile=SMOKE, device="cpu",
+                                 route="onnx-int8-quint8", requested="cuda")
+    # the fp16 route, measured for real on this CPU: lab.quantize builds and times it the same way on any device
+    fp16 = quantize.ROUTES["pytorch-fp16"]
+    monkeypatch.setitem(quantize.ROUTES, "pytorch-fp16", fp16.__class__(**{**fp16.__dict__, "devices": ("cpu",)}))
+    model, tokenizer = train.finetuned(SMOKE)
+    half = quantize.compare_routes(model.cpu().eval(), tokenizer, SMOKE, "cpu", ["pytorch-fp16"])
+    assert quantize_report.route_row({"result": half}, "pytorch-fp16")["status"] == "ok"
+    gpu = synthetic_gpu(cpu)
+    gpu["result"]["routes"] = [r for r in gpu["result"]["routes"] if r["route"] != "pytorch-fp16"] + \
+        _to_cuda([r for r in half["routes"] if r["route"] == "pytorch-fp16"])
+    gpu["result"]["latency"] += _to_cuda([r for r in half["latency"] if r["route"] == "pytorch-fp16"])
+    store(gpu, records)
+    store(synthetic_gpu(placement), records)
+
+    env = {"LAB_PROFILE": SMOKE.name, "LAB_RECORDS": str(records), "LAB_RUNS": str(tmp_path / "runs")}
+    render_pages([ROOT / "course/04-quantization.qmd"], ROOT, freeze_root=tmp_path, env=env)
+    md = json.loads((tmp_path / "_freeze/course/04-quantization/execute-results/html.json").read_text())
+    md = md["result"]["markdown"]
+    assert ".cell-output-error" not in md
+    assert "No GPU record exists yet" not in md              # the page took its GPU branch
+    assert "GPU: Tesla T4" in md                             # GPU rows, labelled with the GPU's name
+    assert "pytorch-fp16" in md
