@@ -7,7 +7,7 @@ every frozen page and names each such sentence.
 
 What counts as a GPU-result sentence (a heuristic, deliberately narrow, so that it does not cry wolf):
 - it names a GPU (`GPU`, `T4`, `CUDA`, an NVIDIA part such as `H100`), and
-- it states a speed or size outcome (`faster`, `slower`, `12x`, `0.3×`, `ms`, `times smaller`), and
+- it states a speed outcome (`faster`, `slower`, `12x`, `0.3×`, `ms`, `times as fast`), and
 - it asserts rather than asks or supposes: questions are not results, nor is an outcome in a clause with
   would/could/might/may/if/will/can/until/once/whether.
 
@@ -25,8 +25,9 @@ ORIGIN_TITLE = "Where this course comes from"
 RECORDS = Path("course") / "measurements"
 
 _GPU = re.compile(r"\b(GPUs?|T4|CUDA|[AHL]\d{2,3}|V100|RTX)\b")
-_OUTCOME = re.compile(r"\b(faster|slower|quicker)\b|\d(\.\d+)?[x×](?!\w)|\d\s*ms\b|\btimes (smaller|larger|"
-                      r"as fast|as slow)\b", re.IGNORECASE)
+# speed outcomes: a GPU changes how fast a model runs, not its size, so "4 times smaller" is no GPU result
+_OUTCOME = re.compile(r"\b(faster|slower|quicker)\b|\d(\.\d+)?[x×](?!\w)|\d\s*ms\b|\btimes as (fast|slow)\b",
+                      re.IGNORECASE)
 _SUPPOSED = re.compile(r"\b(would|could|might|may|if|will|can|until|once|whether)\b", re.IGNORECASE)
 _FENCE = re.compile(r"^(`{3,}|~{3,})")
 _DIV = re.compile(r"^(:{3,})\s*(\{.*\}|[\w-]+)?\s*$")
