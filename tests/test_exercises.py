@@ -14,8 +14,8 @@ def test_a_number_within_tolerance_is_right_and_one_outside_says_the_expected_va
     assert exercises.check_number(1.01, 1.0, rel=0.02)
     wrong = exercises.check_number(1.1, 1.0, rel=0.02, what="the ratio", hint="Divide the other way.")
     assert not wrong and "the ratio is 1" in wrong.why and "Divide the other way." in wrong.why
-    assert not exercises.check_number("twelve", 12.0) and "'twelve' is not a number" in exercises.check_number(
-        "twelve", 12.0).why
+    not_a_number = exercises.check_number("twelve", 12.0)
+    assert not not_a_number and "'twelve' is not a number" in not_a_number.why
     assert wrong._repr_markdown_().startswith("**Not yet.**")
 
 
@@ -45,7 +45,8 @@ def test_ece_by_hand_matches_lab_errors():
     # two 'fresh' at confidence 0.9 (both right), three 'rotten' at p(fresh) = 0.2, confidence 0.8 (two right)
     p, y = [0.9, 0.9, 0.2, 0.2, 0.2], [1, 1, 0, 0, 1]
     assert exercises.check_ece(2 / 5 * abs(1.0 - 0.9) + 3 / 5 * abs(2 / 3 - 0.8), p, y)
-    mistaken = exercises.check_ece(2 / 5 * abs(1.0 - 0.9) + 3 / 5 * abs(2 / 3 - 0.2), p, y)    # p(fresh), not confidence
+    # the usual slip: p(fresh) = 0.2 taken as the confidence of a 'rotten' prediction
+    mistaken = exercises.check_ece(2 / 5 * abs(1.0 - 0.9) + 3 / 5 * abs(2 / 3 - 0.2), p, y)
     assert not mistaken and "confidence 0.8" in mistaken.why
 
 
