@@ -202,3 +202,47 @@ def style(ax, title: str = "", xlabel: str = "", ylabel: str = ""):
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     return ax
+
+
+# ---------------------------------------------------------------- where a page's numbers come from
+
+REAL_SETUP = "ModernBERT-base (149M parameters) on a Kaggle T4"     # the course's target (README)
+
+
+def _model_of(rec: dict) -> str:
+    """'minilm (sentence-transformers/all-MiniLM-L6-v2)': the model key of the record's profile, with its hub id."""
+    from lab import models
+    key = ((rec.get("config") or {}).get("profile") or {}).get("model") or "?"
+    hub = getattr(models.REGISTRY.get(key), "hub_id", None)
+    return f"{key} ({hub})" if hub else key
+
+
+def numbers_from(records: list[dict], changes: str):
+    """The sentence that says, where a page's numbers are, which model and hardware they come from (read from
+    each record's provenance, one clause per hardware), and what `changes` on the course's real setup."""
+    from IPython.display import Markdown
+    seen = {}
+    for rec in records:
+        p = rec["provenance"]
+        seen.setdefault((_model_of(rec), env.device_label(p)),
+                        f'torch {(p.get("libraries") or {}).get("torch")}, {(p.get("date") or "")[:10]}')
+    if not seen:
+        return Markdown(f"**Where these numbers come from.** Nothing is measured yet on this machine. On the "
+                        f"course's real setup, {REAL_SETUP}, {changes}")
+    where = "; ".join(f"**{model}** on **{hw}** ({when})" for (model, hw), when in seen.items())
+    return Markdown(f"**Where these numbers come from.** The numbers on this page were measured with {where}. "
+                    f"On the course's real setup, {REAL_SETUP}, {changes}")
+
+
+def remake_time(names: list[str], profile_name: str) -> str:
+    """How long the records `names` (an earlier week's runs) took to make on each machine that measured them, from
+    their wall times: what a fresh session spends remaking them. Markdown, for an opening's inline value."""
+    from lab import measure
+    per_machine: dict[str, float] = {}
+    for name in names:
+        for rec in measure.load_all(name, profile_name):
+            label = env.device_label(rec["provenance"])
+            per_machine[label] = per_machine.get(label, 0.0) + (rec.get("wall_s") or 0.0)
+    if not per_machine:
+        return "not measured yet on this profile"
+    return "; ".join(f"about {max(1, round(s / 60))} min on {hw}" for hw, s in per_machine.items())

@@ -32,6 +32,7 @@ from lab import paths
 from lab.config import UNPUBLISHABLE
 from lab.records_used import noisy_text
 
+from . import gpu_claims
 from .freeze import FREEZE_DIR, entry_dir, leftovers
 from .qmd import parse_page
 
@@ -206,4 +207,4 @@ def check_published(root: Path) -> list[str]:
         except (OSError, ValueError, KeyError, TypeError):
             continue                # missing or unreadable: check_site reports it
         problems += [f"{rel}: {p}" for p in published_problems(markdown)]
-    return problems
+    return problems + gpu_claims.problems(root, site_pages(root))     # a GPU result needs a cuda-* record

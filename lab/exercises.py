@@ -1,0 +1,154 @@
+"""Checkers for the weeks' exercises: give your answer, get right or wrong, and why.
+
+    from lab import exercises
+    exercises.check_steps(250, examples=4000, batch_size=32, epochs=2)
+    # Not yet: 4,000 examples in batches of 32 is 125 steps per epoch (the last batch may be short) ...
+
+Each checker computes the expected answer with the same lab code the page measured with (lab.errors.ece,
+lab.distill.loss, lab.capstone.pareto ...), so an exercise cannot drift from the course. It returns a `Verdict`,
+which a notebook shows as a sentence and which is truthy when the answer is right.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Verdict:
+    right: bool
+    why: str
+
+    def __bool__(self) -> bool:
+        return self.right
+
+    def __str__(self) -> str:
+        return f"{'Right' if self.right else 'Not yet'}: {self.why}"
+
+    def _repr_markdown_(self) -> str:             # how a notebook cell shows it
+        return f"**{'Right' if self.right else 'Not yet'}.** {self.why}"
+
+
+def check_number(answer: float, expected: float, *, rel: float = 0.02, what: str = "the answer",
+                 hint: str = "") -> Verdict:
+    """Right when `answer` is within `rel` (a share: 0.02 = 2%) of `expected`."""
+    try:
+        answer = float(answer)
+    except (TypeError, ValueError):
+        return Verdict(False, f"{answer!r} is not a number; give {what} as a number, e.g. {expected:.3g}")
+    close = math.isclose(answer, expected, rel_tol=rel, abs_tol=1e-12)
+    shown = f"{what} is {expected:.4g}, you gave {answer:.4g} (tolerance {100 * rel:g}%)"
+    return Verdict(True, shown + ".") if close else Verdict(False, shown + (f". {hint}" if hint else "."))
+
+
+# ---------------------------------------------------------------- week 1
+
+def check_steps(answer: int, *, examples: int, batch_size: int, epochs: int) -> Verdict:
+    """Optimizer steps of a run: one per batch, ceil(examples / batch_size) batches per epoch."""
+    per_epoch = math.ceil(examples / batch_size)
+    expected = per_epoch * epochs
+    if answer == expected:
+        return Verdict(True, f"{examples:,} examples in batches of {batch_size} is {per_epoch} steps per epoch, "
+                             f"times {epochs} epochs: {expected:,} steps.")
+    if answer == examples // batch_size * epochs:
+        why = "the last, shorter batch of each epoch is a step too (round up, not down)"
+    elif answer == per_epoch:
+        why = f"that is one epoch; the run has {epochs}"
+    else:
+        why = "one optimizer step per batch: count the batches in an epoch, then multiply by the epochs"
+    return Verdict(False, f"{answer!r} is not {expected:,}: {why}.")
+
+
+def padded_tokens(lengths: list[int], batch_size: int, seed: int = 0, group_by_length: bool = True) -> int:
+    """Tokens the model computes in one epoch: every batch padded to its longest snippet (lab.data.collate)."""
+    from lab import data
+    order = data.batch_order(lengths, batch_size, seed, 0, group_by_length=group_by_length)
+    return sum(len(b) * max(lengths[i] for i in b) for b in order)
+
+
+def check_padding_ratio(answer: float, lengths: list[int], batch_size: int, seed: int = 0) -> Verdict:
+    """How many times more tokens an epoch computes without length grouping than with it."""
+    ratio = padded_tokens(lengths, batch_size, seed, False) / padded_tokens(lengths, batch_size, seed, True)
+    return check_number(answer, ratio, rel=0.02, what="padded tokens without grouping / with grouping",
+                        hint="Count, per batch, batch size x its longest snippet, for both batch orders "
+                             "(lab.data.batch_order with group_by_length=False and True).")
+
+
+# ---------------------------------------------------------------- week 2
+
+def check_lora_params(answer: int, *, layers: int, hidden: int, r: int, targets: int) -> Verdict:
+    """LoRA's A and B on `targets` square (hidden x hidden) projections in each of `layers` layers: the head and
+    any modules_to_save not counted."""
+    per_matrix = r * hidden + hidden * r          # A is (r, hidden), B is (hidden, r)
+    expected = layers * targets * per_matrix
+    if answer == expected:
+        return Verdict(True, f"{layers} layers x {targets} projections x (A: {r}x{hidden} + B: {hidden}x{r}) "
+                             f"= {expected:,} weights.")
+    if answer == expected // 2:
+        why = "you counted one of the two matrices; LoRA trains both A and B"
+    elif answer == layers * targets * hidden * hidden:
+        why = "that is the frozen W itself; LoRA trains only its low-rank correction B A"
+    else:
+        why = f"each adapted matrix gets A ({r} x {hidden}) and B ({hidden} x {r}), in every layer"
+    return Verdict(False, f"{answer!r} is not {expected:,}: {why}.")
+
+
+# ---------------------------------------------------------------- week 3
+
+def check_ece(answer: float, p_fresh, labels, n_bins: int = 10) -> Verdict:
+    """The expected calibration error of predictions (probability of 'fresh', true label), by lab.errors.ece."""
+    from lab import errors
+    p, y = np.asarray(p_fresh, dtype=float), np.asarray(labels, dtype=int)
+    m = errors.Predictions("yours", y, p, np.zeros(len(y), dtype=int), [""] * len(y))
+    return check_number(answer, errors.ece(m, n_bins), rel=0.02, what="the ECE",
+                        hint="Per bin of the predicted class's probability (0.5-0.6, ..., 0.9-1.0): |accuracy - mean "
+                             "confidence|, weighted by the bin's share of the predictions. A 'rotten' prediction at "
+                             "p(fresh) = 0.2 has confidence 0.8.")
+
+
+def check_bonferroni(answer: float, p_value: float, tests: int) -> Verdict:
+    """The p-value of the best of `tests` hypotheses, corrected for having tried them all (Bonferroni)."""
+    return check_number(answer, min(1.0, p_value * tests), rel=0.01, what=f"p = {p_value:g} after {tests} tests",
+                        hint="Multiply by the number of patterns tried (capped at 1): with 20 tries, one "
+                             "'p < 0.05' is expected by chance.")
+
+
+# ---------------------------------------------------------------- week 5
+
+def check_distill_loss(answer: float, student, teacher, label: int, temperature: float, alpha: float) -> Verdict:
+    """lab.distill.loss on one example's logits (lists of class scores) and its label."""
+    import torch
+    from lab import distill
+    expected = float(distill.loss(torch.tensor([student], dtype=torch.float64),
+                                  torch.tensor([teacher], dtype=torch.float64), torch.tensor([label]),
+                                  distill.Settings(temperature, alpha)))
+    return check_number(answer, expected, rel=0.01, what="the distillation loss",
+                        hint=f"alpha x T^2 x KL(teacher || student) at temperature T, plus (1 - alpha) x the "
+                             f"cross-entropy at T = 1; did you forget the T^2 = {temperature ** 2:g}, or use natural "
+                             f"logarithms?")
+
+
+# ---------------------------------------------------------------- week 6
+
+def check_pareto(answer, rows: list[dict], batch: int) -> Verdict:
+    """The variants on the accuracy/latency Pareto front at `batch` (lab.capstone.pareto)."""
+    from lab import capstone
+    front, given = set(capstone.pareto(rows, batch)), set(answer)
+    if given == front:
+        return Verdict(True, f"the front at batch {batch} is {', '.join(sorted(front))}.")
+    by = {r["variant"]: r for r in rows}
+    unknown = sorted(given - set(by))
+    if unknown:
+        return Verdict(False, f"no variant is called {', '.join(map(repr, unknown))}; the variants are "
+                              f"{', '.join(sorted(by))}.")
+    reasons = []
+    for v in sorted(given - front):
+        ms, acc = by[v]["latency"][batch]["median_ms"], by[v]["accuracy"]
+        beater = next(o["variant"] for o in rows if o["variant"] != v
+                      and o["latency"][batch]["median_ms"] <= ms and o["accuracy"] >= acc)
+        reasons.append(f"{v} is beaten by {beater} (at least as fast and as accurate)")
+    for v in sorted(front - given):
+        reasons.append(f"{v} is missing: nothing is both faster and more accurate")
+    return Verdict(False, "; ".join(reasons) + ".")
