@@ -29,7 +29,7 @@ PAGE_RECORDS = {
     "course/01-fine-tuning.qmd": ("week1/finetune", "week1/checks"),
     "course/02-lora.qmd": ("week2/lora", "week2/trap"),
     "course/03-error-analysis.qmd": ("week3/errors",),
-    "course/04-quantization.qmd": ("week4/routes", "week4/placement"),
+    "course/04-quantization.qmd": ("week4/routes", "week4/placement", "latency/variants"),
     "course/05-distillation.qmd": ("week5/distill",),
     "course/06-verification.qmd": ("week6/variants",),
     "course/picking-a-model.qmd": None,     # from lab.verify.PAGE, per profile
