@@ -118,12 +118,16 @@ def _kernel_manager(folder) -> _KernelManager:
 # Which lab profiles the page's code used, asked of the kernel after the last cell (lab.config keeps the list).
 USED_PROFILES = ("__import__('sys').modules['lab.config'].used_profiles() "
                  "if 'lab.config' in __import__('sys').modules else []")
+# What the page's claims measured and on which machine (lab.student.course_record): the student notebook shows it.
+COURSE_RECORD = ("__import__('lab.student').student.course_record() "
+                 "if 'lab' in __import__('sys').modules else {}")
 
 
 @dataclass
 class ExecutedPage:
     cells: list  # one ExecutedCell per parsed cell
     profiles: list[str]  # the lab profiles the page used (lab.config.used_profiles); [] when none
+    course: dict = field(default_factory=dict)  # the claims' numbers and machine (lab.student.course_record)
 
 
 @dataclass
@@ -201,10 +205,11 @@ def execute_page(page: Page, execute: dict, env: dict | None = None, timeout: in
                         progress(number)
                 if pressed():       # the cell may have shown the KeyboardInterrupt (error: true) and gone on
                     raise Interrupted(f"{page.rel}: Ctrl-C stopped the page after code cell {number}")
-            profiles = _used_profiles(client)
+            profiles = _ask(client, USED_PROFILES, [])
+            course = _ask(client, COURSE_RECORD, {})
             if pressed():
                 raise Interrupted(f"{page.rel}: Ctrl-C stopped the page after its last cell")
-    return ExecutedPage(results, profiles)
+    return ExecutedPage(results, profiles, course)
 
 
 @contextlib.contextmanager
@@ -230,14 +235,15 @@ def _ctrl_c_to_kernel(client: NotebookClient):
         signal.signal(signal.SIGINT, previous)
 
 
-def _used_profiles(client: NotebookClient) -> list[str]:
+def _ask(client: NotebookClient, expression: str, empty):
+    """The value of a Python literal expression in the kernel (such as USED_PROFILES), else `empty`."""
     reply = client.wait_for_reply(client.kc.execute("", silent=True, store_history=False,
-                                                    user_expressions={"p": USED_PROFILES}))
+                                                    user_expressions={"p": expression}))
     result = ((reply or {}).get("content", {}).get("user_expressions") or {}).get("p", {})
     try:
-        return list(ast.literal_eval(result["data"]["text/plain"]))
+        return type(empty)(ast.literal_eval(result["data"]["text/plain"]))
     except (KeyError, ValueError, SyntaxError, TypeError):
-        return []
+        return empty
 
 
 def _run_code(client: NotebookClient, page: Page, cell: Cell, number: int, execute: dict, pressed) -> list:

@@ -12,8 +12,9 @@ entry exactly as it was. The entry belongs to this html render as a whole: a re-
 it, dropping figures that are no longer produced.
 
 Beyond Quarto's two keys, html.json may carry `"lab": {"profiles": [...]}`: the lab profiles the
-page's code used (lab.config.used_profiles). Quarto reads only `hash` and `result`, and drops the
-key when it re-executes a page itself; `python -m lab check` fails on a page executed on `smoke`.
+page's code used (lab.config.used_profiles), and `"course"`: what the student notebook quotes as the
+course's (its inline values, its claims' numbers and the machine; lab.site.notebooks). Quarto reads only
+`hash` and `result`, and drops the key when it re-executes a page itself; `python -m lab check` fails on a page executed on `smoke`.
 """
 from __future__ import annotations
 
@@ -47,10 +48,11 @@ def entry_dir(freeze_root: Path, rel: str) -> Path:
     return freeze_root / FREEZE_DIR / Path(rel).with_suffix("")
 
 
-def result_json(page_hash: str, markdown: str, stem: str, needs_js: bool, profiles: list[str] | None = None) -> str:
+def result_json(page_hash: str, markdown: str, stem: str, needs_js: bool, profiles: list[str] | None = None,
+                course: dict | None = None) -> str:
     """The html.json text, byte for byte as Quarto writes it (JSON.stringify(x, null, 2):
     two-space indent, non-ASCII kept, no trailing newline), plus the `lab` key when the page
-    used lab profiles."""
+    used lab profiles or has `course` values for its student notebook (lab.site.notebooks)."""
     result = {
         "hash": page_hash,
         "result": {
@@ -62,8 +64,11 @@ def result_json(page_hash: str, markdown: str, stem: str, needs_js: bool, profil
             "includes": {"include-in-header": [JS_WIDGET_HEADER]} if needs_js else {},
         },
     }
-    if profiles:
-        result["lab"] = {"profiles": profiles}
+    lab = {"profiles": profiles} if profiles else {}
+    if course:
+        lab["course"] = course
+    if lab:
+        result["lab"] = lab
     return json.dumps(result, indent=2, ensure_ascii=False)
 
 
