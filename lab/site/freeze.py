@@ -14,7 +14,8 @@ it, dropping figures that are no longer produced.
 Beyond Quarto's two keys, html.json may carry `"lab": {"profiles": [...]}`: the lab profiles the
 page's code used (lab.config.used_profiles), and `"course"`: what the student notebook quotes as the
 course's (its inline values, its claims' numbers and the machine; lab.site.notebooks). Quarto reads only
-`hash` and `result`, and drops the key when it re-executes a page itself; `python -m lab check` fails on a page executed on `smoke`.
+`hash` and `result`, and drops the key when it re-executes a page itself; `python -m lab check` fails on a page
+executed on `smoke`.
 """
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ def result_json(page_hash: str, markdown: str, stem: str, needs_js: bool, profil
                 course: dict | None = None) -> str:
     """The html.json text, byte for byte as Quarto writes it (JSON.stringify(x, null, 2):
     two-space indent, non-ASCII kept, no trailing newline), plus the `lab` key when the page
-    used lab profiles or has `course` values for its student notebook (lab.site.notebooks)."""
+    used lab profiles, with the `course` values for its student notebook (lab.site.notebooks)."""
     result = {
         "hash": page_hash,
         "result": {
@@ -64,11 +65,8 @@ def result_json(page_hash: str, markdown: str, stem: str, needs_js: bool, profil
             "includes": {"include-in-header": [JS_WIDGET_HEADER]} if needs_js else {},
         },
     }
-    lab = {"profiles": profiles} if profiles else {}
-    if course:
-        lab["course"] = course
-    if lab:
-        result["lab"] = lab
+    if profiles:          # a page that does not use lab gets Quarto's html.json, byte for byte
+        result["lab"] = {"profiles": profiles, **({"course": course} if course else {})}
     return json.dumps(result, indent=2, ensure_ascii=False)
 
 

@@ -163,6 +163,8 @@ def course_values(executed) -> dict:
     expression's value as the page printed it."""
     inline = {expr.strip(): value for done in executed.cells for expr, result in done.user_expressions.items()
               if (value := _inline_value(result)) is not None}
+    if not inline and not executed.course.get("claims"):
+        return {}                   # nothing the notebook quotes: the machine alone says nothing
     return {**executed.course, **({"inline": inline} if inline else {})}
 
 
