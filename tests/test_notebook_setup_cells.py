@@ -55,17 +55,17 @@ def _torch_check(platform: str | None, now: str | None, imported: bool = False) 
 
 
 def test_the_install_cell_says_what_to_do_about_a_platform_torch_that_is_too_old():
-    assert torch_floor(ROOT) == (2, 6)
+    assert torch_floor(ROOT) == (2, 7)
     out = _torch_check("2.5.1+cu121", "2.5.1+cu121")
-    assert "torch 2.5.1+cu121 is too old" in out and "%pip install 'torch>=2.6'" in out and "restart" in out
+    assert "torch 2.5.1+cu121 is too old" in out and "%pip install 'torch>=2.7'" in out and "restart" in out
     assert "recent enough" in _torch_check("2.8.0+cu126", "2.8.0+cu126")
     replaced = _torch_check("2.5.1+cu121", "2.9.0", imported=True)
     assert "replaced this platform's torch 2.5.1+cu121 with torch 2.9.0" in replaced and "restart it now" in replaced
 
 
 def test_the_install_cell_is_the_one_place_that_installs_lab():
-    cell = install_code("ecbs5200-lab @ git+https://example/course-lab.git", ["scattertext==0.2.2"], (2, 6))
+    cell = install_code("ecbs5200-lab @ git+https://example/course-lab.git", ["scattertext==0.2.2"], (2, 7))
     assert '%pip install -q "ecbs5200-lab @ git+https://example/course-lab.git"' in cell
-    assert "TORCH_FLOOR = (2, 6)" in cell
+    assert "TORCH_FLOOR = (2, 7)" in cell
     pages = [*ROOT.glob("*.qmd"), *ROOT.glob("course/*.qmd"), ROOT / "README.md"]
     assert not [p.name for p in pages if "pip install ecbs5200-lab" in p.read_text()]   # a name on no index

@@ -90,7 +90,8 @@ TORCH_CHECK = '''\
 torch_now, floor = _installed("torch"), ".".join(map(str, TORCH_FLOOR))
 if torch_now is None or _release(torch_now) < TORCH_FLOOR:
     print(f"torch {torch_now} is too old for lab, which needs torch >= {floor} (transformers 5 turns PyTorch off "
-          f"below 2.6). Run  %pip install 'torch>={floor}'  in a new cell, then restart the session (Kaggle: "
+          f"below 2.6; week 4's ONNX export needs 2.7). Run  %pip install 'torch>={floor}'  in a new cell, then "
+          "restart the session (Kaggle: "
           "Run > Restart session; Colab: Runtime > Restart session) and run the notebook from the top.")
 elif torch_now != platform_torch:
     print(f"pip replaced this platform's torch {platform_torch} with torch {torch_now} (lab needs >= {floor}). "
@@ -114,7 +115,7 @@ def torch_floor(root: Path) -> tuple[int, int]:
                      "install cell checks the platform's torch against it")
 
 
-def install_code(install_source: str, assets: list[str], floor: tuple[int, int] = (2, 6)) -> str:
+def install_code(install_source: str, assets: list[str], floor: tuple[int, int] = (2, 7)) -> str:
     """The notebook's install cell: the one place that says how to install lab."""
     lines = ["# The course package `lab`. A recent enough platform torch (Kaggle's and Colab's CUDA builds) stays: a",
              "# new one would take minutes to download and break torchvision. The last lines check it.",
