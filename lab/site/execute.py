@@ -127,6 +127,9 @@ def _asked(module: str, function: str) -> str:
 # (lab.records_used): both go into the freeze entry.
 USED_PROFILES = _asked("lab.config", "used_profiles")
 USED_RECORDS = _asked("lab.records_used", "used_records")
+# What the page's claims measured and on which machine (lab.student.course_record): the student notebook shows it.
+COURSE_RECORD = ("__import__('lab.student').student.course_record() "
+                 "if 'lab' in __import__('sys').modules else {}")
 
 
 @dataclass
@@ -134,6 +137,7 @@ class ExecutedPage:
     cells: list  # one ExecutedCell per parsed cell
     profiles: list[str]  # the lab profiles the page used (lab.config.used_profiles); [] when none
     records: list[dict] = field(default_factory=list)  # the records it showed (lab.records_used); [] when none
+    course: dict = field(default_factory=dict)  # the claims' numbers and machine (lab.student.course_record)
 
 
 @dataclass
@@ -211,10 +215,11 @@ def execute_page(page: Page, execute: dict, env: dict | None = None, timeout: in
                         progress(number)
                 if pressed():       # the cell may have shown the KeyboardInterrupt (error: true) and gone on
                     raise Interrupted(f"{page.rel}: Ctrl-C stopped the page after code cell {number}")
-            profiles, records = _ask(client, USED_PROFILES), _ask(client, USED_RECORDS)
+            profiles, records = _ask(client, USED_PROFILES, []), _ask(client, USED_RECORDS, [])
+            course = _ask(client, COURSE_RECORD, {})
             if pressed():
                 raise Interrupted(f"{page.rel}: Ctrl-C stopped the page after its last cell")
-    return ExecutedPage(results, profiles, records)
+    return ExecutedPage(results, profiles, records, course)
 
 
 @contextlib.contextmanager
@@ -240,15 +245,17 @@ def _ctrl_c_to_kernel(client: NotebookClient):
         signal.signal(signal.SIGINT, previous)
 
 
-def _ask(client: NotebookClient, expression: str) -> list:
-    """The list a _asked() expression returns in the kernel; [] when it cannot be had."""
+def _ask(client: NotebookClient, expression: str, empty):
+    """The value of an expression in the kernel (USED_PROFILES, USED_RECORDS: JSON text; COURSE_RECORD: a Python
+    literal), of the type of `empty`; `empty` when it cannot be had."""
     reply = client.wait_for_reply(client.kc.execute("", silent=True, store_history=False,
                                                     user_expressions={"p": expression}))
     result = ((reply or {}).get("content", {}).get("user_expressions") or {}).get("p", {})
-    try:       # text/plain is the repr of the JSON string
-        return list(json.loads(ast.literal_eval(result["data"]["text/plain"])))
+    try:       # text/plain is the repr of the value
+        value = ast.literal_eval(result["data"]["text/plain"])
+        return type(empty)(json.loads(value) if isinstance(value, str) else value)
     except (KeyError, ValueError, SyntaxError, TypeError):
-        return []
+        return empty
 
 
 def _run_code(client: NotebookClient, page: Page, cell: Cell, number: int, execute: dict, pressed) -> list:

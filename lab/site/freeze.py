@@ -20,7 +20,9 @@ the checkout, DIR/course/measurements for `--root DIR`), at `<name>/<hardware>.j
 entry holds no path of the machine that executed it. Quarto reads only `hash` and `result`, and
 drops the key when it re-executes a page itself. `python -m lab check` fails on a page executed
 on `smoke`, and on one whose records changed, went missing, were noisy or synthetic.
-A page that used no lab profile and showed no record gets no `lab` key: its html.json is Quarto's.
+With them, `"course"`: what the student notebook quotes as the course's (its inline values, its claims'
+numbers and the machine; lab.site.notebooks). A page that used no lab profile and showed no record gets no
+`lab` key: its html.json is Quarto's.
 """
 from __future__ import annotations
 
@@ -55,10 +57,10 @@ def entry_dir(freeze_root: Path, rel: str) -> Path:
 
 
 def result_json(page_hash: str, markdown: str, stem: str, needs_js: bool, profiles: list[str] | None = None,
-                records: list[dict] | None = None) -> str:
+                records: list[dict] | None = None, course: dict | None = None) -> str:
     """The html.json text, byte for byte as Quarto writes it (JSON.stringify(x, null, 2):
     two-space indent, non-ASCII kept, no trailing newline), plus the `lab` key when the page
-    used lab profiles or showed records."""
+    used lab profiles or showed records, with the `course` values for its student notebook (lab.site.notebooks)."""
     result = {
         "hash": page_hash,
         "result": {
@@ -71,8 +73,8 @@ def result_json(page_hash: str, markdown: str, stem: str, needs_js: bool, profil
         },
     }
     lab = {"profiles": profiles or [], "records": records or []}
-    if any(lab.values()):
-        result["lab"] = {key: value for key, value in lab.items() if value}
+    if any(lab.values()):     # a page that does not use lab gets Quarto's html.json, byte for byte
+        result["lab"] = {key: value for key, value in {**lab, "course": course}.items() if value}
     return json.dumps(result, indent=2, ensure_ascii=False)
 
 

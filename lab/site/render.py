@@ -29,6 +29,7 @@ from lab import lock, paths
 from .execute import Interrupted, PageError, execute_page
 from .freeze import FREEZE_DIR, entry_dir, recover, result_json, write_entry
 from .markdown import page_markdown
+from .notebooks import course_values
 from .qmd import Page, page_rel, parse_page
 
 
@@ -71,7 +72,8 @@ def render_page(page: Page, freeze_root: Path, project_execute: dict, env: dict 
         print(f"{page.rel}: warning: no `title:` in the front matter", file=sys.stderr)
     executed = execute_page(page, execute, env=env, timeout=timeout)
     md = page_markdown(executed.cells, cell_ids(page), page.stem, execute)
-    html_json = result_json(page.hash, md.markdown, page.stem, md.needs_js, executed.profiles, executed.records)
+    html_json = result_json(page.hash, md.markdown, page.stem, md.needs_js, executed.profiles, executed.records,
+                            course_values(executed))
     if "smoke" in executed.profiles:
         print(f"{page.rel}: warning: executed on the smoke profile (a tiny random model on a few dozen examples); "
               "`python -m lab check` fails on this entry until the page is rendered on cpu or gpu", file=sys.stderr)
