@@ -56,16 +56,19 @@ def variants(week4: dict, extra: dict, latency_rec: dict) -> list[dict]:
     return [r for r in rows if r is not None]
 
 
+def beats(a: dict, b: dict, batch: int) -> bool:
+    """Variant a beats b at `batch` when it is at least as accurate and not distinguishably slower, and better in
+    one of the two: more accurate, or faster beyond the noise (p10-p90 ranges apart). Two variants whose ranges
+    overlap are tied on speed, whatever their medians say."""
+    la, lb = a["latency"][batch], b["latency"][batch]
+    faster = bench.distinguishable(la, lb) and la["median_ms"] < lb["median_ms"]
+    slower = bench.distinguishable(la, lb) and la["median_ms"] > lb["median_ms"]
+    return not slower and a["accuracy"] >= b["accuracy"] and (faster or a["accuracy"] > b["accuracy"])
+
+
 def pareto(rows: list[dict], batch: int) -> list[str]:
-    """Variants no other variant beats: one beats another when it is at least as accurate and not distinguishably
-    slower at `batch`, and better in one of the two: more accurate, or faster beyond the noise (p10-p90 ranges
-    apart). Two variants whose ranges overlap are tied on speed, whatever their medians say."""
-    def beats(a, b):
-        la, lb = a["latency"][batch], b["latency"][batch]
-        faster = bench.distinguishable(la, lb) and la["median_ms"] < lb["median_ms"]
-        slower = bench.distinguishable(la, lb) and la["median_ms"] > lb["median_ms"]
-        return not slower and a["accuracy"] >= b["accuracy"] and (faster or a["accuracy"] > b["accuracy"])
-    return [r["variant"] for r in rows if not any(beats(o, r) for o in rows if o is not r)]
+    """Variants no other variant beats (see beats)."""
+    return [r["variant"] for r in rows if not any(beats(o, r, batch) for o in rows if o is not r)]
 
 
 def recommend(rows: list[dict], dep: decide.Deployment) -> dict:

@@ -145,10 +145,9 @@ def check_pareto(answer, rows: list[dict], batch: int) -> Verdict:
                               f"{', '.join(sorted(by))}.")
     reasons = []
     for v in sorted(given - front):
-        ms, acc = by[v]["latency"][batch]["median_ms"], by[v]["accuracy"]
-        beater = next(o["variant"] for o in rows if o["variant"] != v
-                      and o["latency"][batch]["median_ms"] <= ms and o["accuracy"] >= acc)
-        reasons.append(f"{v} is beaten by {beater} (at least as fast and as accurate)")
+        beater = next(o["variant"] for o in rows if o["variant"] != v and capstone.beats(o, by[v], batch))
+        reasons.append(f"{v} is beaten by {beater} (at least as accurate and not slower beyond the noise, and "
+                       f"better in one of the two)")
     for v in sorted(front - given):
-        reasons.append(f"{v} is missing: nothing is both faster and more accurate")
+        reasons.append(f"{v} is missing: no variant beats it")
     return Verdict(False, "; ".join(reasons) + ".")

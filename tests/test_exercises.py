@@ -65,7 +65,9 @@ def test_distill_loss_by_hand_matches_lab_distill():
     assert not no_t2 and "T^2" in no_t2.why
 
 
-ROWS = [{"variant": v, "accuracy": acc, "size_mb": 1.0, "latency": {1: {"median_ms": ms}}}
+# p10-p90 ranges of +-5%: every pair of these latencies is distinguishable
+ROWS = [{"variant": v, "accuracy": acc, "size_mb": 1.0,
+         "latency": {1: {"median_ms": ms, "p10_ms": 0.95 * ms, "p90_ms": 1.05 * ms}}}
         for v, acc, ms in (("fp32", 0.80, 10.0), ("int8", 0.79, 4.0), ("student", 0.75, 5.0))]
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import budget, config, measure, quantize, quantize_report, train, train_report
+from lab import budget, config, latency, measure, quantize, quantize_report, train, train_report
 from lab.site import render_pages
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,9 +90,16 @@ def test_week4_executes_its_gpu_rows_fp16_route_and_gpu_claims(records, tmp_path
     gpu = synthetic_gpu(cpu)
     gpu["result"]["routes"] = [r for r in gpu["result"]["routes"] if r["route"] != "pytorch-fp16"] + \
         _to_cuda([r for r in half["routes"] if r["route"] == "pytorch-fp16"])
-    gpu["result"]["latency"] += _to_cuda([r for r in half["latency"] if r["route"] == "pytorch-fp16"])
     store(gpu, records)
     store(synthetic_gpu(placement), records)
+    # every latency comes from latency/variants: its GPU twin gets the fp16 route's rows, timed for real on the CPU
+    lat = measure.measured("latency/variants", latency.record, profile=SMOKE, device="cpu", run_on="cpu")
+    fp16_rows = latency.time_models({latency.FULL: (model.cpu().eval(), tokenizer, ("pytorch-fp16",))}, SMOKE,
+                                    "cpu")["rows"]
+    assert [r["variant"] for r in fp16_rows] == ["full/pytorch-fp16"] * len(SMOKE.bench_batch_sizes)
+    gpu_lat = synthetic_gpu(lat)
+    gpu_lat["result"]["rows"] += _to_cuda(fp16_rows)
+    store(gpu_lat, records)
 
     env = {"LAB_PROFILE": SMOKE.name, "LAB_RECORDS": str(records), "LAB_RUNS": str(tmp_path / "runs")}
     render_pages([ROOT / "course/04-quantization.qmd"], ROOT, freeze_root=tmp_path, env=env)

@@ -39,7 +39,8 @@ def raw_keys(markdown: str) -> list[str]:
 
 def prose_without_code(markdown: str) -> str:
     """The markdown less code blocks and code spans: what pandoc's smart typography will set."""
-    return re.sub(r"`[^`\n]*`", "", re.sub(r"(?ms)^```.*?^```", "", markdown))
+    # a fence may be indented, inside a list item (an exercise's code)
+    return re.sub(r"`[^`\n]*`", "", re.sub(r"(?ms)^([ \t]*)```.*?^\1```", "", markdown))
 
 
 def quoted_literals(markdown: str) -> list[str]:
