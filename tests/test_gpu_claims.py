@@ -1,6 +1,7 @@
 """A GPU result on a page needs a cuda-* record behind it (lab.site.gpu_claims, run by `lab check`)."""
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -13,19 +14,23 @@ ORIGIN = f"""::: {{.callout-note}}
 In an earlier run of this course, int8 made ModernBERT-base 4x smaller and, on the GPU, 12x slower.
 :::
 """
-SOURCE = 'rec = measured("week4/routes", quantize.measure_routes, profile=profile)\n'
 
 
 def _site(tmp_path: Path, markdown: str, cuda_record: bool = False) -> Path:
+    """A one-page site whose freeze lists the records the page showed: week 4's CPU record, and a T4 one if asked."""
     (tmp_path / "course").mkdir()
-    (tmp_path / "course" / "04-quantization.qmd").write_text("```{python}\n" + SOURCE + "```\n")
+    (tmp_path / "course" / "04-quantization.qmd").write_text("A page.\n")
+    shown = []
+    folder = tmp_path / "course" / "measurements" / "week4" / "routes"
+    folder.mkdir(parents=True)
+    for hardware in ["cpu-some-cpu-2c"] + (["cuda-tesla-t4"] if cuda_record else []):
+        (folder / f"{hardware}.json").write_text("{}")
+        shown.append({"name": "week4/routes", "hardware": hardware,
+                      "sha256": hashlib.sha256(b"{}").hexdigest()})
     entry = tmp_path / "_freeze" / "course" / "04-quantization" / "execute-results"
     entry.mkdir(parents=True)
-    (entry / "html.json").write_text(json.dumps({"hash": "x", "result": {"markdown": markdown}}))
-    if cuda_record:
-        folder = tmp_path / "course" / "measurements" / "week4" / "routes"
-        folder.mkdir(parents=True)
-        (folder / "cuda-tesla-t4.json").write_text("{}")
+    (entry / "html.json").write_text(json.dumps({"hash": "x", "result": {"markdown": markdown},
+                                                 "lab": {"records": shown}}))
     return tmp_path
 
 
@@ -36,7 +41,7 @@ def test_a_gpu_result_on_a_page_with_no_cuda_record_is_flagged_by_lab_check(tmp_
     assert "12x slower" in problems[0] and gpu_claims.ORIGIN_TITLE in problems[0]
 
 
-def test_the_same_sentence_passes_once_a_cuda_record_of_a_measurement_the_page_reads_exists(tmp_path):
+def test_the_same_sentence_passes_once_the_page_showed_a_cuda_record(tmp_path):
     assert check_published(_site(tmp_path, CLAIM, cuda_record=True)) == []
 
 
@@ -69,3 +74,10 @@ def test_a_modal_excuses_only_its_own_clause():
 def test_a_sentence_does_not_run_across_a_heading_or_list_item():
     md = "Fits the 40-minute T4 budget\n\n## Results\n\n1. The model ran 3x faster on this CPU."
     assert gpu_claims.gpu_result_sentences(md) == []
+
+
+def test_a_cuda_record_the_page_did_not_show_backs_nothing(tmp_path):
+    site = _site(tmp_path, CLAIM)
+    other = site / "course" / "measurements" / "week4" / "routes" / "cuda-tesla-t4.json"
+    other.write_text("{}")               # a GPU record exists, but this page's freeze does not list it
+    assert len(check_published(site)) == 1

@@ -1,9 +1,9 @@
 """A sentence about a GPU result is published only with a GPU record behind it.
 
 The course's numbers come from whatever machine rendered the page, usually a CPU. A sentence such as "on the
-GPU, int8 ran 12x slower" states a measurement; unless a `cuda-*` record of a measurement the page reads exists
-(course/measurements/<name>/cuda-*.json), nothing on the site backs it. `lab check` runs `problems(root)` over
-every frozen page and names each such sentence.
+GPU, int8 ran 12x slower" states a measurement; unless the page showed a `cuda-*` record (its freeze lists the
+records it showed, lab.records_used, and `lab check` holds each to its file), nothing on the site backs it.
+`lab check` runs `problems(root)` over every frozen page and names each such sentence.
 
 What counts as a GPU-result sentence (a heuristic, deliberately narrow, so that it does not cry wolf):
 - it names a GPU (`GPU`, `T4`, `CUDA`, an NVIDIA part such as `H100`), and
@@ -22,7 +22,6 @@ import re
 from pathlib import Path
 
 ORIGIN_TITLE = "Where this course comes from"
-RECORDS = Path("course") / "measurements"
 
 _GPU = re.compile(r"\b(GPUs?|T4|CUDA|[AHL]\d{2,3}|V100|RTX)\b")
 # speed outcomes: a GPU changes how fast a model runs, not its size, so "4 times smaller" is no GPU result
@@ -31,7 +30,6 @@ _OUTCOME = re.compile(r"\b(faster|slower|quicker)\b|\d(\.\d+)?[x×](?!\w)|\d\s*m
 _SUPPOSED = re.compile(r"\b(would|could|might|may|if|will|can|until|once|whether)\b", re.IGNORECASE)
 _FENCE = re.compile(r"^(`{3,}|~{3,})")
 _DIV = re.compile(r"^(:{3,})\s*(\{.*\}|[\w-]+)?\s*$")
-_READS = re.compile(r"""\b(?:measured|load_all)\(\s*["']([\w./-]+)["']""")
 
 
 def prose(markdown: str) -> str:
@@ -81,16 +79,15 @@ def gpu_result_sentences(markdown: str) -> list[str]:
             if _GPU.search(s) and not s.endswith("?") and any(asserted(c) for c in re.split(r"[,;:—–]", s))]
 
 
-def gpu_records(root: Path, page_source: str) -> list[Path]:
-    """The `cuda-*` records of the measurements a page reads (`measured("week4/routes", ...)`, `load_all(...)`)."""
-    names = sorted(set(_READS.findall(page_source)))
-    return sorted(p for name in names for p in (Path(root) / RECORDS / name).glob("cuda-*.json"))
+def backed(records: list[dict]) -> bool:
+    """Whether a page's freeze lists a `cuda-*` record among those it showed (lab.records_used: the freeze's
+    `lab.records`, whose hashes `lab check` holds to the files)."""
+    return any(str(r.get("hardware", "")).startswith("cuda-") for r in records)
 
 
-def page_problems(root: Path, rel: str, markdown: str) -> list[str]:
-    """One problem per GPU-result sentence of a page that reads no GPU record."""
-    source = (Path(root) / rel).read_text(encoding="utf-8") if (Path(root) / rel).is_file() else ""
-    if gpu_records(root, source):
+def page_problems(rel: str, markdown: str, records: list[dict]) -> list[str]:
+    """One problem per GPU-result sentence of a page whose freeze lists no GPU record."""
+    if backed(records):
         return []
     return [f"{rel}: states a GPU result with no cuda-* record behind it: {s[:160]!r}. Measure it on a GPU "
             f"(render the page there), reword it as what a student will measure, or tell it inside a callout "
@@ -104,8 +101,10 @@ def problems(root: Path, pages: list[str]) -> list[str]:
     for rel in pages:
         html_json = entry_dir(Path(root), rel) / "execute-results" / "html.json"
         try:
-            markdown = json.loads(html_json.read_text(encoding="utf-8"))["result"]["markdown"]
+            entry = json.loads(html_json.read_text(encoding="utf-8"))
+            markdown = entry["result"]["markdown"]
         except (OSError, ValueError, KeyError, TypeError):
             continue                # missing or unreadable: check_site reports it
-        found += page_problems(root, rel, markdown)
+        records = (entry.get("lab") or {}).get("records") or []
+        found += page_problems(rel, markdown, records)
     return found
