@@ -100,7 +100,7 @@ def check_page(root: Path, rel: str) -> list[str]:
     if bad := UNPUBLISHABLE & set((frozen.get("lab") or {}).get("profiles") or []):
         problems.append(f"{rel}: {shown} was executed on the {', '.join(sorted(bad))} profile (a tiny or "
                         "random model: its numbers mean nothing); render the page on the cpu or gpu profile "
-                        "(without LAB_PROFILE=smoke)")
+                        f"(without LAB_PROFILE={min(bad)})")
     problems += [f"{rel}: {p}" for p in record_problems(root, frozen.get("lab") or {})]
     if frozen_hash != page.hash:
         problems.append(f"{rel}: frozen hash {str(frozen_hash)[:8]}… != source md5 {page.hash[:8]}… "

@@ -128,8 +128,8 @@ def _asked(module: str, function: str) -> str:
 USED_PROFILES = _asked("lab.config", "used_profiles")
 USED_RECORDS = _asked("lab.records_used", "used_records")
 # What the page's claims measured and on which machine (lab.student.course_record): the student notebook shows it.
-COURSE_RECORD = ("__import__('lab.student').student.course_record() "
-                 "if 'lab' in __import__('sys').modules else {}")
+COURSE_RECORD = ("__import__('json').dumps(__import__('lab.student').student.course_record() "
+                 "if 'lab' in __import__('sys').modules else {})")
 
 
 @dataclass
@@ -246,14 +246,13 @@ def _ctrl_c_to_kernel(client: NotebookClient):
 
 
 def _ask(client: NotebookClient, expression: str, empty):
-    """The value of an expression in the kernel (USED_PROFILES, USED_RECORDS: JSON text; COURSE_RECORD: a Python
-    literal), of the type of `empty`; `empty` when it cannot be had."""
+    """The value of a JSON-text expression in the kernel (USED_PROFILES, USED_RECORDS, COURSE_RECORD), of the type
+    of `empty`; `empty` when it cannot be had."""
     reply = client.wait_for_reply(client.kc.execute("", silent=True, store_history=False,
                                                     user_expressions={"p": expression}))
     result = ((reply or {}).get("content", {}).get("user_expressions") or {}).get("p", {})
-    try:       # text/plain is the repr of the value
-        value = ast.literal_eval(result["data"]["text/plain"])
-        return type(empty)(json.loads(value) if isinstance(value, str) else value)
+    try:       # text/plain is the repr of the JSON text
+        return type(empty)(json.loads(ast.literal_eval(result["data"]["text/plain"])))
     except (KeyError, ValueError, SyntaxError, TypeError):
         return empty
 
