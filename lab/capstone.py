@@ -13,10 +13,14 @@ faster than another only when their p10-p90 ranges do not overlap (lab.bench.dis
 """
 from __future__ import annotations
 
-from lab import bench, decide, distill, distill_runs, lora_runs, quantize
+from dataclasses import replace
+
+from lab import bench, decide, distill, distill_runs, env, lora_runs, quantize
 
 INT8 = "onnx-int8-qint8"        # week 4's ONNX Runtime int8 route with int8 weights
 ACCURACY_SLACK = 0.01           # a variant within one point of the most accurate counts as accurate enough
+VARIANTS = ("full fine-tune, fp32", "full fine-tune, PyTorch int8", "full fine-tune, ONNX Runtime int8",
+            "LoRA, merged, fp32", "distilled student, fp32", "distilled student, ONNX Runtime int8")
 
 
 def record(profile, temperature: float, alpha: float) -> dict:
@@ -45,14 +49,14 @@ def variants(week4: dict, extra: dict, latency_rec: dict) -> list[dict]:
     w4, ex = week4["result"], extra["result"]
     lat = bench.by_variant(latency_rec["result"]["rows"])
     student = distill_runs.variant(distill.Settings(extra["config"]["temperature"], extra["config"]["alpha"]))
-    rows = [_row("full fine-tune, fp32", w4, quantize.REFERENCE, "week 4", lat.get(f"full/{quantize.REFERENCE}")),
-            _row("full fine-tune, PyTorch int8", w4, "pytorch-int8", "week 4", lat.get("full/pytorch-int8")),
-            _row("full fine-tune, ONNX Runtime int8", w4, INT8, "week 4", lat.get(f"full/{INT8}")),
-            _row("LoRA, merged, fp32", ex["lora_merged"], quantize.REFERENCE, "week 6",
-                 lat.get(f"lora-merged/{quantize.REFERENCE}")),
-            _row("distilled student, fp32", ex["student"], quantize.REFERENCE, "week 6",
-                 lat.get(f"{student}/{quantize.REFERENCE}")),
-            _row("distilled student, ONNX Runtime int8", ex["student"], INT8, "week 6", lat.get(f"{student}/{INT8}"))]
+    # (variant, the result holding its accuracy and size, its route there, the week that measured it, latency key)
+    sources = [(w4, quantize.REFERENCE, "week 4", f"full/{quantize.REFERENCE}"),
+               (w4, "pytorch-int8", "week 4", "full/pytorch-int8"),
+               (w4, INT8, "week 4", f"full/{INT8}"),
+               (ex["lora_merged"], quantize.REFERENCE, "week 6", f"lora-merged/{quantize.REFERENCE}"),
+               (ex["student"], quantize.REFERENCE, "week 6", f"{student}/{quantize.REFERENCE}"),
+               (ex["student"], INT8, "week 6", f"{student}/{INT8}")]
+    rows = [_row(name, result, route, week, lat.get(key)) for name, (result, route, week, key) in zip(VARIANTS, sources)]
     return [r for r in rows if r is not None]
 
 
@@ -89,6 +93,15 @@ def recommend(rows: list[dict], dep: decide.Deployment) -> dict:
             "size_mb": pick["size_mb"], "fit the budget": f"{len(fits)} of {len(rows)}"}
 
 
+def picks(rows: list[dict], latency_rec: dict) -> list[dict]:
+    """recommend() for every deployment (lab.decide.DEPLOYMENTS) that the latency record's device speaks for: the
+    CPU ones from a CPU record, the Kaggle GPU from a CUDA record, whose GPU memory is then its budget. Each answer
+    names the hardware it was measured on. `rows` are variants() built on that same record."""
+    device, label = latency_rec["result"]["device"], env.device_label(latency_rec["provenance"])
+    return [{**recommend(rows, replace(dep, budget_mb=decide.budget_of(dep, latency_rec))), "measured on": label}
+            for dep in decide.DEPLOYMENTS if dep.device == device]
+
+
 # ---------------------------------------------------------------- display
 
 def table(rows: list[dict], batches) -> list[dict]:
@@ -101,7 +114,8 @@ def table(rows: list[dict], batches) -> list[dict]:
 
 def recommendation_rows(picks: list[dict]) -> list[dict]:
     """recommend()'s answers as a table, headers with their units."""
-    return [{"deployment": p["deployment"], "batch": p["batch"], "budget": p["budget"], "ship": p["ship"],
+    return [{"deployment": p["deployment"], "measured on": p.get("measured on", ""), "batch": p["batch"],
+             "budget": p["budget"], "ship": p["ship"],
              "test accuracy": f'{p["accuracy"]:.3f}', "latency (ms, p10–p90)": p["latency (ms, p10–p90)"],
              "size (MB)": f'{p["size_mb"]:.1f}', "fit the budget": p["fit the budget"]} for p in picks]
 
@@ -131,3 +145,21 @@ def plot(rows: list[dict], batch: int, title: str):
         handle.set_sizes([40])               # one size in the legend: the plot's markers carry the sizes
     fig.tight_layout()
     return fig
+
+
+def gpu_sentence(gpu_latency: dict | None, gpu_rows: list[dict]) -> str:
+    """What the page says about the Kaggle GPU row: where it came from, or why it is missing."""
+    if gpu_latency is None:
+        return ("The Kaggle GPU row needs a GPU's latency record, which this site does not have yet. On a GPU the "
+                "answer may well differ: in the story this course comes from (week 4, *Where this course comes "
+                "from*), ONNX Runtime ran the int8 model's quantized ops on the CPU. Run this page on a GPU to fill "
+                "the row.")
+    label = env.device_label(gpu_latency["provenance"])
+    timed = {r["variant"] for r in gpu_rows}
+    missing = [name for name in VARIANTS if name not in timed]
+    return (f"The Kaggle GPU row comes from the latency record of **{label}**: the same variants and the same rule, "
+            f"every latency timed on the GPU, and the GPU's memory as the budget. "
+            + (f"Not timed there, so not candidates: {', '.join(missing)} (a route that runs on the CPU only). "
+               if missing else "")
+            + "Read its pick beside week 4's placement check: where ONNX Runtime ran the quantized ops decides "
+              "whether int8 can win on a GPU.")

@@ -36,6 +36,15 @@ DEPLOYMENTS = [
 ]
 
 
+def budget_of(dep: Deployment, rec: dict) -> float | None:
+    """What the deployment budgets, in MB: its assumption, else the GPU memory the record's provenance names
+    (lab.env reports GiB); None when neither is known."""
+    if dep.budget_mb is not None:
+        return dep.budget_mb
+    gib = (rec["provenance"].get("gpu") or {}).get("memory_gb") or 0
+    return gib * 2**30 / 1e6 or None
+
+
 def _best_int8(rec: dict, batch: int) -> tuple[str, dict] | None:
     """The fastest int8 route that ran on the record's device, with its latency row."""
     lat = {(r["route"], r["batch"]): r for r in rec["result"]["latency"]}
@@ -67,10 +76,7 @@ def decide(dep: Deployment, records: list[dict]) -> dict:
         matters = saved_s > ref_lat["median_ms"] / 1e3
         why = f"saves {saved_s:.2g} s of download per cold start vs {ref_lat['median_ms']:.3g} ms per request"
     else:
-        budget_mb = dep.budget_mb
-        if budget_mb is None:
-            gib = (rec["provenance"].get("gpu") or {}).get("memory_gb", 0)   # lab.env reports GiB
-            budget_mb = gib * 2**30 / 1e6
+        budget_mb = budget_of(dep, rec)
         share = fp32_mb / budget_mb if budget_mb else float("nan")
         matters = share > SIZE_SHARE
         why = f"fp32 takes {100 * share:.2g}% of it"

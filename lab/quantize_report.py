@@ -100,7 +100,6 @@ class Summary:
     same_runtime_text: dict   # batch -> that ratio in words, or 'not distinguishable here'
     beyond_noise: dict        # batch -> whether those two routes' p10-p90 ranges are apart
     noise_note: str           # the sentence that says so
-    ref_spread: dict          # batch -> PyTorch fp32's p10-p90 spread over its median: is the reference stable?
 
 
 QUOTED = ("onnx-int8-qint8", "pytorch-int8", "onnx-fp32")     # the routes whose speedup the prose quotes
@@ -134,7 +133,6 @@ def summary(record: dict, batch_sizes) -> Summary:
                            for b in (small, large)},
         beyond_noise=beyond_noise,
         noise_note=noise_note,
-        ref_spread={b: lat[("pytorch-fp32", b)]["spread"] for b in (small, large)},
     )
 
 

@@ -107,5 +107,44 @@ def test_week4_executes_its_gpu_rows_fp16_route_and_gpu_claims(records, tmp_path
     md = md["result"]["markdown"]
     assert ".cell-output-error" not in md
     assert "No GPU record exists yet" not in md              # the page took its GPU branch
+    assert "not measured: no cuda record" not in md          # the Kaggle GPU deployment has its verdict
     assert "GPU: Tesla T4" in md                             # GPU rows, labelled with the GPU's name
     assert "pytorch-fp16" in md
+
+
+def test_week6_ships_a_pick_for_the_kaggle_gpu_from_a_gpu_latency_record(records, tmp_path):
+    lat = measure.measured("latency/variants", latency.record, profile=SMOKE, device="cpu", run_on="cpu")
+    gpu_lat = synthetic_gpu(lat)
+    # PyTorch's dynamic int8 has no CUDA kernels: a GPU run has no such rows, and the page must say so
+    gpu_lat["result"]["rows"] = [r for r in gpu_lat["result"]["rows"] if r["route"] != "pytorch-int8"]
+    store(gpu_lat, records)
+
+    env = {"LAB_PROFILE": SMOKE.name, "LAB_RECORDS": str(records), "LAB_RUNS": str(tmp_path / "runs")}
+    render_pages([ROOT / "course/06-verification.qmd"], ROOT, freeze_root=tmp_path, env=env)
+    freeze = json.loads((tmp_path / "_freeze/course/06-verification/execute-results/html.json").read_text())
+    md = freeze["result"]["markdown"]
+    assert ".cell-output-error" not in md
+    assert "does not have yet" not in md                     # the page took its GPU branch
+    kaggle = [line for line in md.splitlines() if line.startswith("| Kaggle GPU") and "GPU: Tesla T4" in line]
+    assert len(kaggle) == 1                                  # one recommendation row, named for the T4
+    assert "Not timed there, so not candidates: full fine-tune, PyTorch int8" in md
+    shown = [r for r in freeze["lab"]["records"] if r["name"] == "latency/variants"]
+    assert {r["hardware"] for r in shown} == {"cuda-tesla-t4", measure.hardware_key("cpu", lat["provenance"])}
+    assert any(r.get("synthetic") for r in shown)            # so lab check refuses to publish this page
+
+
+def test_capstone_gives_the_gpu_deployment_the_gpu_memory_as_budget(records):
+    lat = measure.measured("latency/variants", latency.record, profile=SMOKE, device="cpu", run_on="cpu")
+    gpu_lat = synthetic_gpu(lat)
+    rows = [{"variant": "big", "accuracy": 0.9, "size_mb": 1000.0, "latency": {32: _ms(10)}, "source": "x"},
+            {"variant": "small", "accuracy": 0.9, "size_mb": 10.0, "latency": {32: _ms(50)}, "source": "x"}]
+    from lab import capstone
+    (pick,) = capstone.picks(rows, gpu_lat)
+    assert pick["deployment"] == "Kaggle GPU" and pick["measured on"] == "GPU: Tesla T4"
+    assert pick["ship"] == "big" and pick["fit the budget"] == "2 of 2"     # 1 GB is 6% of 14.7 GiB: it fits
+    gpu_lat["provenance"]["gpu"]["memory_gb"] = 8.0                          # 12% of 8 GiB: it does not
+    assert capstone.picks(rows, gpu_lat)[0]["ship"] == "small"
+
+
+def _ms(median: float) -> dict:
+    return {"median_ms": median, "p10_ms": median * 0.95, "p90_ms": median * 1.05}
