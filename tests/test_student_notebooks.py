@@ -9,9 +9,6 @@ in a working folder, never inside the installed package).
 from __future__ import annotations
 
 import os
-import subprocess
-import sysconfig
-import venv
 from pathlib import Path
 
 import nbformat
@@ -19,7 +16,7 @@ import pytest
 
 from lab.__main__ import site_pages
 from lab.site import write_notebooks
-from lab.site.student_run import CellFailure, build_wheel, run_notebook
+from lab.site.student_run import CellFailure, borrowing_venv, build_wheel, run_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = site_pages(ROOT)
@@ -30,19 +27,7 @@ def student_python(tmp_path_factory) -> tuple[Path, Path, Path]:
     """(python of a fresh venv without lab, its site-packages, the built wheel)."""
     work = tmp_path_factory.mktemp("student")
     wheel = build_wheel(ROOT, work)
-
-    venv.EnvBuilder(with_pip=False).create(work / "venv")
-    python = work / "venv" / "bin" / "python"
-    site = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               capture_output=True, text=True, check=True).stdout.strip())
-    # The venv sees this environment's packages (torch, transformers, pip, ipykernel, the offline assets) through
-    # a folder of links to them, minus the editable lab: a notebook finds only the lab its own cell installs.
-    deps = work / "deps"
-    deps.mkdir()
-    for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
-        if not entry.name.lower().startswith(("ecbs5200_lab", "__editable__", "_ecbs5200_lab")):
-            (deps / entry.name).symlink_to(entry)
-    (site / "deps.pth").write_text(f"{deps}\n")
+    python, site = borrowing_venv(work)
     return python, site, wheel
 
 
@@ -50,8 +35,9 @@ def _files(folder: Path) -> set[str]:
     return {str(p.relative_to(folder)) for p in folder.rglob("*")}
 
 
-@pytest.mark.parametrize("page", PAGES, ids=[p.relative_to(ROOT).as_posix() for p in PAGES])
-def test_student_notebook_runs_from_the_installed_wheel(page, student_python, tmp_path):
+def _run_as_student(page: Path, profile: str, student_python, tmp_path: Path) -> None:
+    """Write the page's notebook, installing lab from the wheel, and run every cell of it on `profile` from an empty
+    folder; fail naming the cell that fails, or any file written under site-packages."""
     python, site, wheel = student_python
     [path] = write_notebooks([page], ROOT, tmp_path / "nb", install_source=str(wheel))
     nb = nbformat.read(path, as_version=4)
@@ -63,7 +49,7 @@ def test_student_notebook_runs_from_the_installed_wheel(page, student_python, tm
     (tmp_path / "tmp").mkdir()
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LAB_", "PYTHONPATH", "VIRTUAL_ENV"))}
-    env.update(LAB_PROFILE="smoke", TMPDIR=str(tmp_path / "tmp"), PYTHONDONTWRITEBYTECODE="1")
+    env.update(LAB_PROFILE=profile, TMPDIR=str(tmp_path / "tmp"), PYTHONDONTWRITEBYTECODE="1")
     installed = set()
 
     def after_install():                       # the first code cell is the install cell
@@ -75,6 +61,18 @@ def test_student_notebook_runs_from_the_installed_wheel(page, student_python, tm
     except CellFailure as e:
         pytest.fail(str(e))
     assert _files(site) == installed, f"written under site-packages: {sorted(_files(site) - installed)}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.relative_to(ROOT).as_posix() for p in PAGES])
+def test_student_notebook_runs_from_the_installed_wheel(page, student_python, tmp_path):
+    _run_as_student(page, "smoke", student_python, tmp_path)
+
+
+# The T4 course's model on a student's machine: ModernBERT's architecture, its LoRA targets, ONNX export and int8.
+# Weeks 1 and 4 here, at the tiny ModernBERT's size; benchmarks/rehearsal_notebooks.py runs them at full size.
+@pytest.mark.parametrize("page", ["course/01-fine-tuning.qmd", "course/04-quantization.qmd"])
+def test_week1_and_week4_notebooks_run_from_the_wheel_on_the_rehearsal(page, student_python, tmp_path):
+    _run_as_student(ROOT / page, "rehearsal-smoke", student_python, tmp_path)
 
 
 def test_the_wheel_asks_for_a_torch_it_can_share_and_ships_what_pages_read(student_python):

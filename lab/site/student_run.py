@@ -39,6 +39,25 @@ def build_wheel(root: Path, work: Path) -> Path:
     return wheel
 
 
+def borrowing_venv(work: Path) -> tuple[Path, Path]:
+    """A fresh venv under `work` that sees this environment's packages (torch, transformers, pip, ipykernel, the
+    offline assets) through a folder of links to them, minus the editable lab: a notebook there finds only the lab
+    its own install cell installs. Returns (its python, its site-packages)."""
+    import sysconfig
+    import venv
+    venv.EnvBuilder(with_pip=False).create(Path(work) / "venv")
+    python = Path(work) / "venv" / "bin" / "python"
+    site = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True).stdout.strip())
+    deps = Path(work) / "deps"
+    deps.mkdir()
+    for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
+        if not entry.name.lower().startswith(("ecbs5200_lab", "__editable__", "_ecbs5200_lab")):
+            (deps / entry.name).symlink_to(entry)
+    (site / "deps.pth").write_text(f"{deps}\n")
+    return python, site
+
+
 @dataclass
 class CellFailure(Exception):
     notebook: str
