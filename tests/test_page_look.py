@@ -108,10 +108,11 @@ def test_provenance_dates_are_short_and_do_not_break():
 def test_week6_recommendations_are_headed_in_words_with_units():
     pick = {"deployment": "phone app", "batch": 1, "budget": "100 MB", "ship": "distilled student, ONNX Runtime int8",
             "accuracy": 0.7617, "latency (ms, p10–p90)": "1.23 (1.2–1.3)", "size_mb": 15.94,
-            "fit the budget": "2 of 6"}
+            "fit the budget": "2 of 6", "measured on": "CPU: Some CPU (2 cores)"}
     md = report.markdown_table(capstone.recommendation_rows([pick]))
     assert raw_keys(md) == []
-    assert table_headers(md)[0][4:7] == ["test accuracy", "latency (ms, p10–p90)", "size (MB)"]
+    assert table_headers(md)[0][1] == "measured on"
+    assert table_headers(md)[0][5:8] == ["test accuracy", "latency (ms, p10–p90)", "size (MB)"]
     assert "| 1.23 (1.2–1.3) " in md and " 15.9 |" in md
 
 
