@@ -19,7 +19,6 @@ installed; date; machine) and floors.md.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import subprocess
@@ -29,10 +28,8 @@ import tomllib
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run from a checkout without installing
-from lab import env  # noqa: E402
 from lab.__main__ import site_pages  # noqa: E402
-from lab.site import write_notebooks  # noqa: E402
-from lab.site.student_run import CellFailure, build_wheel, run_notebook  # noqa: E402
+from lab.site import student_run, write_notebooks  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -84,6 +81,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(RESULTS / "floors.json"))
     args = ap.parse_args(argv)
 
+    when = student_run.started(ROOT)
     declared = floors()
     held = {name: getattr(args, name) or exact(declared[name]) for name in FLOORED}
     work = Path(args.work or tempfile.mkdtemp(prefix="lab-floors-"))
@@ -97,7 +95,7 @@ def main(argv=None) -> int:
     platform = installed(python)
     print(f"[floors] platform stack: {platform}", flush=True)
 
-    wheel = build_wheel(ROOT, work / "wheel")
+    wheel = student_run.build_wheel(ROOT, work / "wheel")
     constraints = work / "constraints.txt"
     constraints.write_text("".join(f"{name}=={version}\n" for name, version in held.items()))
     pages = site_pages(ROOT)
@@ -110,34 +108,19 @@ def main(argv=None) -> int:
                                                                            "PIP_CONSTRAINT", "QUARTO_"))}
     kernel_env.update(LAB_PROFILE="smoke", TMPDIR=str(tmp), PIP_CONSTRAINT=str(constraints),
                       PYTHONDONTWRITEBYTECODE="1")
-    rows = []
-    for path in notebooks:
-        row = {"notebook": path.name}
-        try:
-            row["seconds"] = round(run_notebook(path, python, folder, kernel_env, timeout=1800), 1)
-            row["result"] = "pass"
-        except CellFailure as e:
-            row.update(result="fail", cell=e.index, source=e.source[:200], error=e.error[-800:])
-        print(f"[floors] {path.name}: {row['result']}", flush=True)
-        rows.append(row)
+    rows = student_run.run_in_turn(notebooks, python, folder, kernel_env, "floors", timeout=1800)
 
     record = {
         "what": "all student notebooks on the smoke profile, on the lowest supported torch, transformers and peft",
         "declared_floors": declared, "held": held, "platform_before_install": platform,
         "installed_after": installed(python), "notebooks": rows,
-        "passed": sum(r["result"] == "pass" for r in rows), "total": len(rows),
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": env.device_label({"device": "cpu", "cpu": env.cpu_name(), "cpu_count": os.cpu_count()}),
+        "passed": sum(r["result"] == "pass" for r in rows), "total": len(rows), **when,
         "python": subprocess.run([str(python), "-c", "import platform; print(platform.python_version())"],
                                  capture_output=True, text=True).stdout.strip(),
-        "lab_commit": env.git_state(ROOT),
         "command": "python benchmarks/floors.py " + " ".join(argv if argv is not None else sys.argv[1:]),
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2) + "\n")
-    out.with_suffix(".md").write_text(markdown(record))
-    print(f"[floors] {record['passed']}/{record['total']} notebooks pass -> {out}")
+    student_run.save(record, Path(args.out), markdown(record))
+    print(f"[floors] {record['passed']}/{record['total']} notebooks pass -> {args.out}")
     return 0 if record["passed"] == record["total"] else 1
 
 

@@ -15,17 +15,13 @@ machine, load, lab commit) and .md.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import os
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run from a checkout without installing
-from lab import env  # noqa: E402
-from lab.site import write_notebooks  # noqa: E402
-from lab.site.student_run import CellFailure, borrowing_venv, build_wheel, run_notebook  # noqa: E402
+from lab.site import student_run, write_notebooks  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -39,9 +35,10 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(RESULTS / "rehearsal_notebooks.json"))
     args = ap.parse_args(argv)
 
+    when = student_run.started(ROOT)
     work = Path(tempfile.mkdtemp(prefix="lab-rehearsal-nb-"))
-    wheel = build_wheel(ROOT, work / "wheel")
-    python, _ = borrowing_venv(work)
+    wheel = student_run.build_wheel(ROOT, work / "wheel")
+    python, _ = student_run.borrowing_venv(work)
     notebooks = write_notebooks([ROOT / p for p in args.pages], ROOT, work / "notebooks", install_source=str(wheel))
     folder, tmp = work / "session", work / "tmp"      # one working folder, as one student session would have
     folder.mkdir()
@@ -49,33 +46,17 @@ def main(argv=None) -> int:
     kernel_env = {k: v for k, v in os.environ.items() if not k.startswith(("LAB_", "PYTHONPATH", "VIRTUAL_ENV",
                                                                            "QUARTO_"))}
     kernel_env.update(LAB_PROFILE=args.profile, TMPDIR=str(tmp), PYTHONDONTWRITEBYTECODE="1")
-    rows = []
-    for path in notebooks:
-        row = {"notebook": path.name, "load_before": round(os.getloadavg()[0], 2)}
-        print(f"[rehearsal-notebooks] {path.name} on {args.profile} ...", flush=True)
-        try:
-            row["seconds"] = round(run_notebook(path, python, folder, kernel_env, timeout=3600), 1)
-            row["result"] = "pass"
-        except CellFailure as e:
-            row.update(result="fail", cell=e.index, source=e.source[:200], error=e.error[-800:])
-        row["load_after"] = round(os.getloadavg()[0], 2)
-        print(f"[rehearsal-notebooks] {path.name}: {row['result']} {row.get('seconds', '')}", flush=True)
-        rows.append(row)
+    rows = student_run.run_in_turn(notebooks, python, folder, kernel_env, "rehearsal-notebooks", timeout=3600)
 
     record = {
-        "what": f"week 1 and week 4's student notebooks on the {args.profile!r} profile, lab from the wheel, no checkout",
+        "what": f"the student notebooks of {', '.join(args.pages)} on the {args.profile!r} profile, lab from the "
+                "wheel, no checkout",
         "profile": args.profile, "notebooks": rows,
-        "passed": sum(r["result"] == "pass" for r in rows), "total": len(rows),
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": env.device_label({"device": "cpu", "cpu": env.cpu_name(), "cpu_count": os.cpu_count()}),
-        "lab_commit": env.git_state(ROOT),
+        "passed": sum(r["result"] == "pass" for r in rows), "total": len(rows), **when,
         "command": "python benchmarks/rehearsal_notebooks.py " + " ".join(argv if argv is not None else sys.argv[1:]),
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2) + "\n")
-    out.with_suffix(".md").write_text(markdown(record))
-    print(f"[rehearsal-notebooks] {record['passed']}/{record['total']} pass -> {out}")
+    student_run.save(record, Path(args.out), markdown(record))
+    print(f"[rehearsal-notebooks] {record['passed']}/{record['total']} pass -> {args.out}")
     return 0 if record["passed"] == record["total"] else 1
 
 

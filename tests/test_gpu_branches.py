@@ -45,6 +45,14 @@ def store(rec: dict, records: Path) -> Path:
     return path
 
 
+def render_smoke(page: str, records: Path, tmp_path: Path) -> dict:
+    """Execute a page on the smoke profile with `records` as its records folder; its freeze entry."""
+    env = {"LAB_PROFILE": SMOKE.name, "LAB_RECORDS": str(records), "LAB_RUNS": str(tmp_path / "runs")}
+    render_pages([ROOT / page], ROOT, freeze_root=tmp_path, env=env)
+    entry = tmp_path / "_freeze" / Path(page).with_suffix("") / "execute-results" / "html.json"
+    return json.loads(entry.read_text())
+
+
 @pytest.fixture
 def records(tmp_path, monkeypatch):
     folder = tmp_path / "records"
@@ -101,10 +109,7 @@ def test_week4_executes_its_gpu_rows_fp16_route_and_gpu_claims(records, tmp_path
     gpu_lat["result"]["rows"] += _to_cuda(fp16_rows)
     store(gpu_lat, records)
 
-    env = {"LAB_PROFILE": SMOKE.name, "LAB_RECORDS": str(records), "LAB_RUNS": str(tmp_path / "runs")}
-    render_pages([ROOT / "course/04-quantization.qmd"], ROOT, freeze_root=tmp_path, env=env)
-    md = json.loads((tmp_path / "_freeze/course/04-quantization/execute-results/html.json").read_text())
-    md = md["result"]["markdown"]
+    md = render_smoke("course/04-quantization.qmd", records, tmp_path)["result"]["markdown"]
     assert ".cell-output-error" not in md
     assert "No GPU record exists yet" not in md              # the page took its GPU branch
     assert "not measured: no cuda record" not in md          # the Kaggle GPU deployment has its verdict
@@ -119,9 +124,7 @@ def test_week6_ships_a_pick_for_the_kaggle_gpu_from_a_gpu_latency_record(records
     gpu_lat["result"]["rows"] = [r for r in gpu_lat["result"]["rows"] if r["route"] != "pytorch-int8"]
     store(gpu_lat, records)
 
-    env = {"LAB_PROFILE": SMOKE.name, "LAB_RECORDS": str(records), "LAB_RUNS": str(tmp_path / "runs")}
-    render_pages([ROOT / "course/06-verification.qmd"], ROOT, freeze_root=tmp_path, env=env)
-    freeze = json.loads((tmp_path / "_freeze/course/06-verification/execute-results/html.json").read_text())
+    freeze = render_smoke("course/06-verification.qmd", records, tmp_path)
     md = freeze["result"]["markdown"]
     assert ".cell-output-error" not in md
     assert "does not have yet" not in md                     # the page took its GPU branch

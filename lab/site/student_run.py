@@ -6,6 +6,7 @@ benchmarks/floors.py (a venv with an older platform stack and the lowest support
 """
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -101,3 +102,42 @@ def run_notebook(path: Path, python: Path, folder: Path, env: dict, timeout: int
                 after_install()
             first = False
     return time.monotonic() - started
+
+
+def run_in_turn(notebooks: list[Path], python: Path, folder: Path, env: dict, tag: str,
+                timeout: int = 1800) -> list[dict]:
+    """Run the notebooks in order in one working folder, as one student session would. A row per notebook:
+    "pass" or "fail", the seconds it took, the 1-minute load average before and after (a busy machine slows it),
+    and for a failure the cell, its source and the end of its error."""
+    rows = []
+    for path in notebooks:
+        row = {"notebook": Path(path).name, "load_before": round(os.getloadavg()[0], 2)}
+        print(f"[{tag}] {row['notebook']} ...", flush=True)
+        try:
+            row["seconds"] = round(run_notebook(path, python, folder, env, timeout=timeout), 1)
+            row["result"] = "pass"
+        except CellFailure as e:
+            row.update(result="fail", cell=e.index, source=e.source[:200], error=e.error[-800:])
+        row["load_after"] = round(os.getloadavg()[0], 2)
+        print(f"[{tag}] {row['notebook']}: {row['result']} {row.get('seconds', '')}", flush=True)
+        rows.append(row)
+    return rows
+
+
+def started(root: Path) -> dict:
+    """When, where and at which commit of lab a run starts (taken before it, so an edit during a run that lasts half
+    an hour cannot be credited to it)."""
+    import datetime as dt
+    from lab import env as lab_env
+    return {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "machine": lab_env.device_label({"device": "cpu", "cpu": lab_env.cpu_name(), "cpu_count": os.cpu_count()}),
+            "lab_commit": lab_env.git_state(root)}
+
+
+def save(record: dict, out: Path, markdown: str) -> None:
+    """The results file (JSON) and its Markdown summary beside it (.md)."""
+    import json
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    out.with_suffix(".md").write_text(markdown)
