@@ -2,6 +2,7 @@
 machine measured (and marked) rather than obeyed, and identical arithmetic measuring alike."""
 import copy
 import itertools
+import os
 import time
 
 import pytest
@@ -157,3 +158,22 @@ def test_week4_routes_get_their_latency_from_the_latency_record_of_the_same_hard
     assert joined["result"]["latency"] == [row]                  # this hardware's, and the full model's only
     alone, = latency.with_latency([routes], [elsewhere])
     assert alone["result"]["latency"] == []
+
+
+def test_a_busy_machine_marks_the_record_noisy_even_when_the_spread_is_narrow(monkeypatch):
+    # the hog run's numbers: PyTorch fp32 slowed evenly (spread 0.05) at a load average near 6 on 2 cores
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    mark = latency.busy([6.02, 5.81, None, 5.84])
+    assert mark and "5.8" in mark["why"] and "2 cores" in mark["why"] and mark["load"][0] == 6.02
+    assert latency.busy([1.3, 1.7, 1.5]) is None                  # our own two threads, alone: quiet
+    assert latency.busy([None, None]) is None                     # no load average (Windows): no mark from it
+
+
+def test_time_models_marks_a_record_measured_beside_a_crowd(monkeypatch):
+    monkeypatch.setattr(bench, "_load", lambda: 9.5)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(bench.time, "sleep", lambda s: None)
+    model, tok = models.load(SMOKE.model, seed=SMOKE.seed)
+    rec = latency.time_models({latency.FULL: (model.eval(), tok, ("pytorch-fp32",))}, SMOKE, "cpu")
+    assert [r["route"] for r in rec["rows"]] == ["pytorch-fp32"] * len(SMOKE.bench_batch_sizes)
+    assert "load average was 9.5" in rec["noisy"]["why"]
