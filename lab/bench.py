@@ -13,9 +13,10 @@ p10..p90 ranges overlap are not distinguishable on this machine, whatever their 
 The variants are measured in ONE interleaved run, so that the machine's drift hits them alike: each round times one
 call of every (variant, batch), in an order shuffled per round by a seeded RNG. Variants timed a minute apart (one
 after another) meet different machines on a shared VM; variants a second apart do not. A busy machine is measured,
-not obeyed: the 1-minute load average is read before and after every round, a too-wide reference is measured again
-(after a bounded wait for quiet, with twice the rounds), and a result that stays too wide comes back marked noisy,
-with the load it saw, instead of stopping the course.
+not obeyed: the 1-minute load average is read before and after every round; a run whose reference spread too wide,
+or that shared the cores with other processes (busy), is measured again (after a bounded wait for quiet, with twice
+the rounds), and a result that stays untrustworthy comes back marked noisy, with the load it saw, instead of
+stopping the course.
 """
 from __future__ import annotations
 
@@ -65,6 +66,13 @@ def sample_batches(enc: data.Encoded, batch_sizes=(1, 32), seed: int = 0) -> dic
 MAX_SPREAD = 0.5
 QUIET_WAIT_S = 60.0     # at most this long waiting for the load to fall before measuring again
 QUIET_POLL_S = 5.0
+
+# A narrow spread does not make a quiet machine. With more runnable threads than cores, PyTorch's OpenMP threads
+# wait on each other for every op, and they slow down evenly: beside a one-core hog and two other 2-thread jobs
+# (load average 5.5 to 6.6 on 2 cores), week 1's model in PyTorch fp32 took 978 ms at batch 1 with a spread of 0.05,
+# against 11.9 ms on the quiet machine, while ONNX Runtime's rows stayed near their quiet values. Only the load
+# shows that. Measuring alone, our own 2 threads keep the load near 2 on 2 cores (1.3 to 1.7 seen).
+BUSY_LOAD_PER_CORE = 1.25
 
 
 def interleaved(variants: dict[str, Callable[[dict], object]], batches: dict[int, dict], *, rounds: int,
@@ -122,14 +130,36 @@ def wait_for_quiet(limit_s: float, poll_s: float = QUIET_POLL_S) -> float | None
     return load
 
 
+def busy(loads: list) -> str | None:
+    """Why a run's numbers cannot be trusted whatever their spread (None when they can): the median 1-minute load
+    average over its rounds was above BUSY_LOAD_PER_CORE per core, so other processes held the cores. None where
+    the load cannot be read (Windows)."""
+    seen = [x for x in loads if x is not None]
+    cores = os.cpu_count() or 1
+    if not seen or statistics.median(seen) <= BUSY_LOAD_PER_CORE * cores:
+        return None
+    return (f"the 1-minute load average was {statistics.median(seen):.1f} (median over the rounds) on {cores} cores, "
+            f"above {BUSY_LOAD_PER_CORE * cores:g}: other processes held the cores, and PyTorch slows evenly then, "
+            f"so a narrow spread does not vouch for these numbers")
+
+
+def untrusted(rows: list[dict], loads: list, reference: str, max_spread: float = MAX_SPREAD) -> str | None:
+    """Why one interleaved run is not to be trusted, or None: the reference spread wider than max_spread, or the
+    machine was busy."""
+    spread = spread_of(rows, reference)
+    if spread > max_spread:
+        return f"{reference}'s p10-p90 spread was {spread:.2f} of its median (> {max_spread})"
+    return busy(loads)
+
+
 def measure(variants: dict[str, Callable[[dict], object]], batches: dict[int, dict], *, reference: str,
             rounds: int, warmup: int = 3, seed: int = 0, device: str = "cpu", threads: int | None = None,
             max_spread: float = MAX_SPREAD, attempts: int = 2, quiet_wait_s: float = QUIET_WAIT_S) -> dict:
-    """Interleaved latency of every variant, re-measured when the reference spreads too wide.
+    """Interleaved latency of every variant, measured again when a run is not to be trusted (untrusted).
 
-    Returns {"rows", "reference", "rounds", "attempts", "max_spread", "load"} and, when the reference's spread
-    stayed above max_spread after `attempts` runs, "noisy": {"why", "load"}: numbers to show with a warning, never
-    to publish. Each further attempt first waits (at most quiet_wait_s) for the load to fall, then doubles the rounds.
+    Returns {"rows", "reference", "rounds", "attempts", "max_spread", "load"} and, when the last of `attempts` runs
+    was still untrusted, "noisy": {"why", "load"}: numbers to show with a warning, never to publish. Each further
+    attempt first waits (at most quiet_wait_s) for the load to fall, then doubles the rounds.
     """
     from lab.progress import note
     if reference not in variants:
@@ -137,23 +167,19 @@ def measure(variants: dict[str, Callable[[dict], object]], batches: dict[int, di
     loads: list[float | None] = []
     for attempt in range(1, attempts + 1):
         if attempt > 1:
-            note(f"[lab] latency: {reference} spread {spread:.2f} of its median > {max_spread} (load average "
-                 f"{max((x for x in loads if x is not None), default='unknown')}); measuring again with "
-                 f"{2 * rounds} rounds")
+            note(f"[lab] latency: {why}; measuring again with {2 * rounds} rounds")
             wait_for_quiet(quiet_wait_s)
             rounds *= 2
         rows, seen = interleaved(variants, batches, rounds=rounds, warmup=warmup, seed=seed + attempt - 1,
                                  device=device, threads=threads)
         loads += seen
-        spread = spread_of(rows, reference)
-        if spread <= max_spread:
+        why = untrusted(rows, seen, reference, max_spread)
+        if why is None:
             break
     out = {"rows": rows, "reference": reference, "rounds": rounds, "attempts": attempt, "max_spread": max_spread,
            "load": loads}
-    if spread > max_spread:
-        out["noisy"] = {"why": f"{reference}'s p10-p90 spread stayed {spread:.2f} of its median (> {max_spread}) "
-                               f"after {attempt} runs, the last with {rounds} rounds",
-                        "load": loads}
+    if why is not None:
+        out["noisy"] = {"why": f"{why}, after {attempt} runs, the last with {rounds} rounds", "load": loads}
     return out
 
 

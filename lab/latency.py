@@ -71,8 +71,8 @@ def time_models(built: dict, profile, run_on: str = "cpu") -> dict:
 
     Plain JSON: {"device", "threads", "models", "rows": one per (variant, batch) with model, route, median/p10/p90,
     spread, repeats, threads, seq_len, load_avg; "skipped": routes that could not run here, with the reason;
-    "reference", "rounds", "attempts", "max_spread", "load"} and "noisy" when the reference stayed too spread out
-    or the machine was busy (busy).
+    "reference", "rounds", "attempts", "max_spread", "load"} and "noisy" when the last run was still not to be
+    trusted (lab.bench.untrusted: the reference spread too wide, or the machine was busy).
     """
     _, tokenizer, _ = next(iter(built.values()))
     enc = data.encode(tokenizer, data.load_splits(profile).test, profile.max_length)
@@ -100,34 +100,8 @@ def time_models(built: dict, profile, run_on: str = "cpu") -> dict:
                                quiet_wait_s=SMOKE_QUIET_WAIT_S if smoke else bench.QUIET_WAIT_S)
     for row in result["rows"]:
         row["model"], row["route"] = row["variant"].split("/", 1)
-    if "noisy" not in result and (crowded := busy(result["load"])):
-        result["noisy"] = crowded
     out = {"device": run_on, "threads": threads, "models": sorted(built), "skipped": skipped, **result}
     return out
-
-
-# A narrow spread does not make a quiet machine. With more runnable threads than cores, PyTorch's OpenMP threads
-# wait on each other for every op, and they slow down evenly: beside a one-core hog and two other 2-thread jobs
-# (load average 5.5 to 6.6 on 2 cores), week 1's model in PyTorch fp32 took 978 ms at batch 1 with a spread of 0.05,
-# against 11.9 ms on the quiet machine, while ONNX Runtime's rows stayed near their quiet values. Only the load
-# shows that. Measuring alone, our own 2 threads keep the load near 2 on 2 cores (1.3 to 1.7 seen).
-BUSY_LOAD_PER_CORE = 1.25
-
-
-def busy(loads: list) -> dict | None:
-    """A noise mark ({"why", "load"}) when the median 1-minute load average over the rounds was above
-    BUSY_LOAD_PER_CORE per core: other processes held the cores, whatever the spread says. None otherwise (and
-    where the load cannot be read)."""
-    import os
-    import statistics
-    seen = [x for x in loads if x is not None]
-    cores = os.cpu_count() or 1
-    if not seen or statistics.median(seen) <= BUSY_LOAD_PER_CORE * cores:
-        return None
-    return {"why": f"the 1-minute load average was {statistics.median(seen):.1f} (median over the rounds) on "
-                   f"{cores} cores, above {BUSY_LOAD_PER_CORE * cores:g}: other processes held the cores, and "
-                   f"PyTorch slows evenly then, so a narrow spread does not vouch for these numbers",
-            "load": loads}
 
 
 # ---------------------------------------------------------------- reading the record
@@ -178,5 +152,5 @@ def noisy_note(records: list[dict]) -> str:
              f"average seen: {', '.join(str(x) for x in mark['load'] if x is not None) or 'unknown'}"
              for r, mark in marked]
     return ("::: {.callout-warning}\n## Measured on a busy machine\n\nThese latencies are shown as measured, but "
-            "the machine was too busy for them to be trusted: the reference's spread stayed too wide. The next run "
-            "measures them again; until then this page cannot be published.\n\n" + "\n".join(lines) + "\n:::\n")
+            "the machine was too busy for them to be trusted (why, below). The next run measures them again; until "
+            "then this page cannot be published.\n\n" + "\n".join(lines) + "\n:::\n")
