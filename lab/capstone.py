@@ -42,21 +42,28 @@ def _row(name: str, result: dict, route: str, source: str, latency: dict | None)
     return {"variant": name, "accuracy": r["accuracy"], "size_mb": r["size_mb"], "latency": latency, "source": source}
 
 
+def latency_keys(extra: dict) -> dict[str, str]:
+    """variant name -> its key in the latency record ('full/onnx-int8-qint8'); the student is week 5's best, as
+    `extra` (this week's record) names it."""
+    student = distill_runs.variant(distill.Settings(extra["config"]["temperature"], extra["config"]["alpha"]))
+    keys = (f"full/{quantize.REFERENCE}", "full/pytorch-int8", f"full/{INT8}", f"lora-merged/{quantize.REFERENCE}",
+            f"{student}/{quantize.REFERENCE}", f"{student}/{INT8}")
+    return dict(zip(VARIANTS, keys))
+
+
 def variants(week4: dict, extra: dict, latency_rec: dict) -> list[dict]:
     """Every variant measured on one machine: accuracy and size from week 4's record (the full model's routes) and
     `extra` (this week's record: the merged LoRA model and the student), latency from `latency_rec` (lab.latency's
     record of the same machine)."""
     w4, ex = week4["result"], extra["result"]
     lat = bench.by_variant(latency_rec["result"]["rows"])
-    student = distill_runs.variant(distill.Settings(extra["config"]["temperature"], extra["config"]["alpha"]))
-    # (variant, the result holding its accuracy and size, its route there, the week that measured it, latency key)
-    sources = [(w4, quantize.REFERENCE, "week 4", f"full/{quantize.REFERENCE}"),
-               (w4, "pytorch-int8", "week 4", "full/pytorch-int8"),
-               (w4, INT8, "week 4", f"full/{INT8}"),
-               (ex["lora_merged"], quantize.REFERENCE, "week 6", f"lora-merged/{quantize.REFERENCE}"),
-               (ex["student"], quantize.REFERENCE, "week 6", f"{student}/{quantize.REFERENCE}"),
-               (ex["student"], INT8, "week 6", f"{student}/{INT8}")]
-    rows = [_row(name, result, route, week, lat.get(key)) for name, (result, route, week, key) in zip(VARIANTS, sources)]
+    # (the result holding the variant's accuracy and size, its route there, the week that measured it)
+    sources = [(w4, quantize.REFERENCE, "week 4"), (w4, "pytorch-int8", "week 4"), (w4, INT8, "week 4"),
+               (ex["lora_merged"], quantize.REFERENCE, "week 6"), (ex["student"], quantize.REFERENCE, "week 6"),
+               (ex["student"], INT8, "week 6")]
+    keys = latency_keys(extra)
+    rows = [_row(name, result, route, week, lat.get(keys[name]))
+            for name, (result, route, week) in zip(VARIANTS, sources)]
     return [r for r in rows if r is not None]
 
 
@@ -147,8 +154,9 @@ def plot(rows: list[dict], batch: int, title: str):
     return fig
 
 
-def gpu_sentence(gpu_latency: dict | None, gpu_rows: list[dict]) -> str:
-    """What the page says about the Kaggle GPU row: where it came from, or why it is missing."""
+def gpu_sentence(gpu_latency: dict | None, gpu_rows: list[dict], extra: dict) -> str:
+    """What the page says about the Kaggle GPU row: where it came from, the variants it could not time and why (the
+    GPU record's own reasons), or why the row is missing."""
     if gpu_latency is None:
         return ("The Kaggle GPU row needs a GPU's latency record, which this site does not have yet. On a GPU the "
                 "answer may well differ: in the story this course comes from (week 4, *Where this course comes "
@@ -156,10 +164,12 @@ def gpu_sentence(gpu_latency: dict | None, gpu_rows: list[dict]) -> str:
                 "the row.")
     label = env.device_label(gpu_latency["provenance"])
     timed = {r["variant"] for r in gpu_rows}
-    missing = [name for name in VARIANTS if name not in timed]
+    reasons = {f'{s["model"]}/{s["route"]}': s["reason"] for s in gpu_latency["result"].get("skipped", [])}
+    keys = latency_keys(extra)
+    missing = [f"{name} ({reasons.get(keys[name], 'no timing of it in the record')})"
+               for name in VARIANTS if name not in timed]
     return (f"The Kaggle GPU row comes from the latency record of **{label}**: the same variants and the same rule, "
             f"every latency timed on the GPU, and the GPU's memory as the budget. "
-            + (f"Not timed there, so not candidates: {', '.join(missing)} (a route that runs on the CPU only). "
-               if missing else "")
+            + (f"Not timed there, so not candidates: {'; '.join(missing)}. " if missing else "")
             + "Read its pick beside week 4's placement check: where ONNX Runtime ran the quantized ops decides "
               "whether int8 can win on a GPU.")

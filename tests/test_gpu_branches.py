@@ -122,6 +122,8 @@ def test_week6_ships_a_pick_for_the_kaggle_gpu_from_a_gpu_latency_record(records
     gpu_lat = synthetic_gpu(lat)
     # PyTorch's dynamic int8 has no CUDA kernels: a GPU run has no such rows, and the page must say so
     gpu_lat["result"]["rows"] = [r for r in gpu_lat["result"]["rows"] if r["route"] != "pytorch-int8"]
+    why = quantize.skip_reason("pytorch-int8", "cuda", SMOKE)           # what time_models records on a GPU
+    gpu_lat["result"]["skipped"] = [{"model": latency.FULL, "route": "pytorch-int8", "reason": why}]
     store(gpu_lat, records)
 
     freeze = render_smoke("course/06-verification.qmd", records, tmp_path)
@@ -130,7 +132,7 @@ def test_week6_ships_a_pick_for_the_kaggle_gpu_from_a_gpu_latency_record(records
     assert "does not have yet" not in md                     # the page took its GPU branch
     kaggle = [line for line in md.splitlines() if line.startswith("| Kaggle GPU") and "GPU: Tesla T4" in line]
     assert len(kaggle) == 1                                  # one recommendation row, named for the T4
-    assert "Not timed there, so not candidates: full fine-tune, PyTorch int8" in md
+    assert f"Not timed there, so not candidates: full fine-tune, PyTorch int8 ({why})" in md   # the record's reason
     shown = [r for r in freeze["lab"]["records"] if r["name"] == "latency/variants"]
     assert {r["hardware"] for r in shown} == {"cuda-tesla-t4", measure.hardware_key("cpu", lat["provenance"])}
     assert any(r.get("synthetic") for r in shown)            # so lab check refuses to publish this page
