@@ -159,27 +159,36 @@ def measure(variants: dict[str, Callable[[dict], object]], batches: dict[int, di
 
     Returns {"rows", "reference", "rounds", "attempts", "max_spread", "load"} and, when the last of `attempts` runs
     was still untrusted, "noisy": {"why", "load"}: numbers to show with a warning, never to publish. Each further
-    attempt first waits (at most quiet_wait_s) for the load to fall, then doubles the rounds.
+    attempt first waits (at most quiet_wait_s) for the load to fall, then doubles the rounds; if the machine is
+    still busy after the wait, it measures no more (under a one-core hog PyTorch runs 10x slower: a second run
+    with twice the rounds would cost a student minutes and measure the same crowd).
     """
     from lab.progress import note
     if reference not in variants:
         raise KeyError(f"reference {reference!r} is not a variant; pass one of {sorted(variants)}")
     loads: list[float | None] = []
+    done = 0
     for attempt in range(1, attempts + 1):
         if attempt > 1:
-            note(f"[lab] latency: {why}; measuring again with {2 * rounds} rounds")
-            wait_for_quiet(quiet_wait_s)
+            now = wait_for_quiet(quiet_wait_s)
+            loads.append(now)
+            if busy([now]):     # still crowded after the wait: more rounds would measure the crowd again
+                note(f"[lab] latency: {why}; still busy after waiting {quiet_wait_s:.0f} s (load average {now}): "
+                     "keeping these numbers, marked noisy")
+                break
             rounds *= 2
+            note(f"[lab] latency: {why}; measuring again with {rounds} rounds")
         rows, seen = interleaved(variants, batches, rounds=rounds, warmup=warmup, seed=seed + attempt - 1,
                                  device=device, threads=threads)
         loads += seen
+        done += 1
         why = untrusted(rows, seen, reference, max_spread)
         if why is None:
             break
-    out = {"rows": rows, "reference": reference, "rounds": rounds, "attempts": attempt, "max_spread": max_spread,
+    out = {"rows": rows, "reference": reference, "rounds": rounds, "attempts": done, "max_spread": max_spread,
            "load": loads}
     if why is not None:
-        out["noisy"] = {"why": f"{why}, after {attempt} runs, the last with {rounds} rounds", "load": loads}
+        out["noisy"] = {"why": f"{why}, after {done} run(s), the last with {rounds} rounds", "load": loads}
     return out
 
 

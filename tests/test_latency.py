@@ -105,6 +105,8 @@ def _takes(clock, *seconds):
 
 
 def test_a_spread_that_stays_too_wide_is_measured_again_then_marked_noisy_with_its_load(clock, monkeypatch):
+    monkeypatch.setattr(bench, "_load", lambda: 1.9)              # not busy: the spread alone is the reason
+    monkeypatch.setattr(bench.os, "cpu_count", lambda: 2)
     slept = []
     monkeypatch.setattr(bench.time, "sleep", slept.append)      # the wait for quiet, without waiting
     jittery = _takes(clock, 0.001, 0.020)                         # 1 ms, then 20 ms: no threshold accepts that
@@ -114,8 +116,8 @@ def test_a_spread_that_stays_too_wide_is_measured_again_then_marked_noisy_with_i
     assert res["attempts"] == 2 and res["rounds"] == 8           # measured again, with twice the rounds
     assert sum(slept) == pytest.approx(12)                       # and waited, bounded, for quiet before that
     assert "ref" in res["noisy"]["why"] and str(bench.MAX_SPREAD) in res["noisy"]["why"]
-    assert res["noisy"]["load"] and set(res["noisy"]["load"]) == {3.5}
-    assert all(r["load_avg"] == 3.5 for r in res["rows"])
+    assert res["noisy"]["load"] and set(res["noisy"]["load"]) == {1.9}
+    assert all(r["load_avg"] == 1.9 for r in res["rows"])
 
 
 def test_a_steady_reference_is_measured_once_and_not_marked(clock, monkeypatch):
@@ -181,6 +183,18 @@ def test_a_busy_minute_is_waited_out_and_measured_again_not_stored_noisy(clock, 
                         quiet_wait_s=30)
     assert res["attempts"] == 2 and "noisy" not in res
     assert res["load"][:5] == [5.5] * 5                          # the busy run's load stays on the record
+
+
+def test_a_machine_still_busy_after_the_wait_is_not_measured_again_but_marked_noisy(clock, monkeypatch):
+    monkeypatch.setattr(bench, "_load", lambda: 3.1)              # a one-core hog beside our two threads
+    monkeypatch.setattr(bench.os, "cpu_count", lambda: 2)
+    slept = []
+    monkeypatch.setattr(bench.time, "sleep", slept.append)
+    res = bench.measure({"ref": _takes(clock, 0.005)}, {1: _batches()[1]}, reference="ref", rounds=4, warmup=1,
+                        quiet_wait_s=20)
+    assert res["attempts"] == 1 and res["rounds"] == 4            # waited (bounded), then measured no more
+    assert sum(slept) == pytest.approx(20)
+    assert "3.1" in res["noisy"]["why"] and "1 run(s)" in res["noisy"]["why"]
 
 
 def test_time_models_marks_a_record_measured_beside_a_crowd(monkeypatch):
