@@ -87,7 +87,8 @@ def run(profile, repeats: int, with_compile: bool) -> dict:
                 test = train.evaluate(res["model"], enc)
                 accuracy[fp] = {"accuracy": test["accuracy"], "macro_f1": test["macro_f1"]}
             n = len(splits.train) * profile.epochs
-            runs[name].append({"seed": seeded.seed, "train_s": res["train_s"], "samples_per_s": n / res["train_s"], "cpu_s": res["cpu_s"],
+            runs[name].append({"seed": seeded.seed, "train_s": res["train_s"], "samples_per_s": n / res["train_s"],
+                               "cpu_s": res["cpu_s"],
                                "own_clock_s": res["own_clock_s"], "padded_tokens": res["padded_tokens"],
                                "optimizer": res["optimizer"], "weights_sha256": fp,
                                "test_accuracy": accuracy[fp]["accuracy"], "test_macro_f1": accuracy[fp]["macro_f1"],
@@ -107,7 +108,8 @@ def summarise(profile, splits, runs, phases, costs, compiled, operators, paired)
                      "cpu_s": statistics.median(r["cpu_s"] for r in rs),
                      "test_accuracy": statistics.mean(r["test_accuracy"] for r in rs),   # over the seeds
                      "test_accuracy_by_seed": {r["seed"]: r["test_accuracy"] for r in rs},
-                     "padded_tokens": round(statistics.median(r["padded_tokens"] for r in rs)), "optimizer": rs[0]["optimizer"], "runs": rs})
+                     "padded_tokens": round(statistics.median(r["padded_tokens"] for r in rs)),
+                     "optimizer": rs[0]["optimizer"], "runs": rs})
     by = {r["row"]: r for r in rows}
     best = max(r["test_accuracy"] for r in rows)
     for r in rows:
@@ -122,8 +124,8 @@ def summarise(profile, splits, runs, phases, costs, compiled, operators, paired)
                "lab.train >= 3x the padded loop": ratio[f"{LAB} / {PADDED}"] >= 3.0,
                "every row within one point of test accuracy of the best row": all(r["counts"] for r in rows)}
     return {"benchmark": "train_throughput", "profile": profile.to_dict(),
-            "workload": {"train_examples": len(splits.train), "epochs": profile.epochs, "seeds": sorted(
-                             {run["seed"] for rs in runs.values() for run in rs}),
+            "workload": {"train_examples": len(splits.train), "epochs": profile.epochs,
+                         "seeds": sorted({run["seed"] for rs in runs.values() for run in rs}),
                          "steps": math.ceil(len(splits.train) / profile.batch_size) * profile.epochs,
                          "test_examples": len(splits.test), "repeats": len(next(iter(runs.values()))),
                          "torch_threads": torch.get_num_threads()},
