@@ -3,7 +3,7 @@
     batches = bench.sample_batches(enc, batch_sizes=(1, 32))       # real test snippets, so real sequence lengths
     result = bench.measure({"fp32": run_fp32, "int8": run_int8}, batches, reference="fp32", rounds=20)
     result["rows"]      # one row per (variant, batch): median/p10/p90/spread, repeats, threads, seq_len, load seen
-    result.get("noisy") # present when the reference stayed too spread out to trust: {"why": ..., "load": [...]}
+    result.get("noisy") # present when the run stayed untrustworthy: {"why", "load", "others_cores"}
 
 Each row holds the median and the 10th/90th percentiles of its timed calls, after warm-up calls that are not timed
 (first calls allocate memory, pick kernels, fill caches). On a GPU, work is queued asynchronously, so the clock is
@@ -13,10 +13,10 @@ p10..p90 ranges overlap are not distinguishable on this machine, whatever their 
 The variants are measured in ONE interleaved run, so that the machine's drift hits them alike: each round times one
 call of every (variant, batch), in an order shuffled per round by a seeded RNG. Variants timed a minute apart (one
 after another) meet different machines on a shared VM; variants a second apart do not. A busy machine is measured,
-not obeyed: the 1-minute load average is read before and after every round; a run whose reference spread too wide,
-or that shared the cores with other processes (busy), is measured again (after a bounded wait for quiet, with twice
-the rounds), and a result that stays untrustworthy comes back marked noisy, with the load it saw, instead of
-stopping the course.
+not obeyed: the CPU that other processes used is read over every run (others_since); a run whose reference spread
+too wide, or that shared the cores with other processes (busy), is measured again (after a bounded wait until they
+leave the cores, with twice the rounds), and a result that stays untrustworthy comes back marked noisy, with what it
+saw, instead of stopping the course. The 1-minute load average is recorded beside it, for the reader.
 """
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ import time
 from typing import Callable
 
 import numpy as np
+import psutil
 import torch
 
 from lab import data
@@ -64,22 +65,45 @@ def sample_batches(enc: data.Encoded, batch_sizes=(1, 32), seed: int = 0) -> dic
 # on, PyTorch fp32 spreads 0.02-0.25; with one core taken by another process it spread 0.89 (issue 19). Half the
 # median is wide enough that a quiet run never trips it and narrow enough that a 2x ratio still means something.
 MAX_SPREAD = 0.5
-QUIET_WAIT_S = 60.0     # at most this long waiting for the load to fall before measuring again
-QUIET_POLL_S = 5.0
+QUIET_WAIT_S = 60.0     # at most this long waiting for other processes to leave the cores before measuring again
+QUIET_POLL_S = 5.0      # each wait window: long enough to read others_since to a few hundredths of a core
 
 # A narrow spread does not make a quiet machine. With more runnable threads than cores, PyTorch's OpenMP threads
-# wait on each other for every op, and they slow down evenly: beside a one-core hog and two other 2-thread jobs
-# (load average 5.5 to 6.6 on 2 cores), week 1's model in PyTorch fp32 took 978 ms at batch 1 with a spread of 0.05,
-# against 11.9 ms on the quiet machine, while ONNX Runtime's rows stayed near their quiet values. Only the load
-# shows that. Measuring alone, our own 2 threads keep the load near 2 on 2 cores (1.3 to 1.7 seen).
-BUSY_LOAD_PER_CORE = 1.25
+# wait on each other for every op, and they slow down evenly: beside a one-core hog and two other 2-thread jobs,
+# week 1's model in PyTorch fp32 took 978 ms at batch 1 with a spread of 0.05, against 11.9 ms on the quiet machine.
+# What shows it is the CPU other processes take. One measure serves while we run and while we wait, which the
+# 1-minute load average cannot: it counts our own threads while we run, and for a minute after we stop. Measured on
+# the 2-core Xeon (Intel, torch 2.13.0): others took 0.00 cores while a 2-thread matmul ran alone, and 0.70 cores
+# beside a one-core hog (1.00 while we slept). A quarter of the cores is far above the quiet reading and under
+# what one hog takes on 2 cores, or on a student's 8-core laptop with a browser tab spinning two.
+BUSY_SHARE = 0.25
+MIN_WINDOW_S = 1.0      # /proc/stat counts in 10 ms ticks: a shorter window cannot tell 0.25 cores from noise
+
+
+def cpu_mark() -> tuple[float, float, float]:
+    """(wall clock s, the machine's busy CPU s summed over its cores, this process's CPU s over all its threads):
+    the start of a window for others_since."""
+    t, mine = psutil.cpu_times(), psutil.Process().cpu_times()
+    # steal: time the hypervisor gave another VM. On a shared cloud VM that is a crowded machine too.
+    machine = sum(getattr(t, f, 0.0) for f in ("user", "nice", "system", "irq", "softirq", "steal", "interrupt"))
+    return time.perf_counter(), machine, mine.user + mine.system
+
+
+def others_since(mark: tuple[float, float, float]) -> float | None:
+    """How many cores' worth of CPU other processes used since `mark` (cpu_mark()): the machine's busy CPU time less
+    ours, over the wall time. None for a window under MIN_WINDOW_S, too short to say."""
+    wall, machine, mine = cpu_mark()
+    if wall - mark[0] < MIN_WINDOW_S:
+        return None
+    return round(max(0.0, ((machine - mark[1]) - (mine - mark[2])) / (wall - mark[0])), 2)
 
 
 def interleaved(variants: dict[str, Callable[[dict], object]], batches: dict[int, dict], *, rounds: int,
                 warmup: int = 3, seed: int = 0, device: str = "cpu", threads: int | None = None
-                ) -> tuple[list[dict], list[float | None]]:
-    """(rows, loads): every (variant, batch) timed once per round, in a seeded shuffled order, `rounds` times,
-    after `warmup` untimed calls of each. loads: the 1-minute load average before the first round and after each."""
+                ) -> tuple[list[dict], list[float | None], float | None]:
+    """(rows, loads, others): every (variant, batch) timed once per round, in a seeded shuffled order, `rounds`
+    times, after `warmup` untimed calls of each. loads: the 1-minute load average before the first round and after
+    each; others: the cores other processes used over the timed rounds (others_since)."""
     if rounds < 1:
         raise ValueError(f"rounds={rounds}: need at least 1 timed round (20 or more for a stated spread)")
     threads = threads if threads is not None else torch.get_num_threads()
@@ -90,7 +114,7 @@ def interleaved(variants: dict[str, Callable[[dict], object]], batches: dict[int
                 run(batch)
     sync()
     times: dict[tuple[str, int], list[float]] = {(v, b): [] for v in variants for b in batches}
-    order, rng, loads = list(times), random.Random(seed), [_load()]
+    order, rng, loads, mark = list(times), random.Random(seed), [_load()], cpu_mark()
     for _ in range(rounds):
         rng.shuffle(order)
         for v, b in order:
@@ -99,11 +123,12 @@ def interleaved(variants: dict[str, Callable[[dict], object]], batches: dict[int
             sync()
             times[(v, b)].append((time.perf_counter() - start) * 1e3)
         loads.append(_load())
+    others = others_since(mark)
     seen = [x for x in loads if x is not None]
     rows = [{"variant": v, "device": device, "batch": b, "seq_len": int(batches[b]["input_ids"].shape[1]),
-             "threads": threads, "load_avg": max(seen) if seen else None, **summarize(t)}
+             "threads": threads, "load_avg": max(seen) if seen else None, "others_cores": others, **summarize(t)}
             for (v, b), t in times.items()]
-    return rows, loads
+    return rows, loads, others
 
 
 def spread_of(rows: list[dict], variant: str) -> float:
@@ -115,41 +140,42 @@ def spread_of(rows: list[dict], variant: str) -> float:
     return max(mine)
 
 
-def wait_for_quiet(limit_s: float, poll_s: float = QUIET_POLL_S) -> float | None:
-    """Wait until the 1-minute load average is under half the cores (what this machine can give a benchmark
-    alone), at most `limit_s` seconds, saying so every poll; returns the last load read."""
-    from lab.progress import note
+def busy(others: float | None) -> str | None:
+    """Why a run's numbers cannot be trusted whatever their spread (None when they can): other processes used more
+    than BUSY_SHARE of the cores (`others`, from others_since). None where that could not be read."""
     cores = os.cpu_count() or 1
-    waited, load = 0.0, _load()
-    while load is not None and load >= cores / 2 and waited < limit_s:
-        note(f"[lab] latency: load average {load} on {cores} cores; waiting for quiet ({waited:.0f}/{limit_s:.0f} s)")
+    if others is None or others <= BUSY_SHARE * cores:
+        return None
+    return (f"other processes used {others:.2f} of the {cores} cores, above {BUSY_SHARE * cores:g}: PyTorch slows "
+            f"evenly then, so a narrow spread does not vouch for these numbers")
+
+
+def wait_for_quiet(limit_s: float, poll_s: float = QUIET_POLL_S) -> float | None:
+    """Sleep in windows of `poll_s` until one finds the machine not busy (busy: the same rule a run is judged by),
+    at most `limit_s` seconds in all, saying so each window; returns the cores others used in the last window (None
+    when no window was long enough to read, as with limit_s 0)."""
+    from lab.progress import note
+    waited, others = 0.0, None
+    while waited < limit_s:
+        mark = cpu_mark()
         step = min(poll_s, limit_s - waited)
         time.sleep(step)
         waited += step
-        load = _load()
-    return load
+        others = others_since(mark)
+        if not busy(others):
+            break
+        note(f"[lab] latency: other processes use {others:.2f} cores; waiting for quiet ({waited:.0f}/"
+             f"{limit_s:.0f} s)")
+    return others
 
 
-def busy(loads: list) -> str | None:
-    """Why a run's numbers cannot be trusted whatever their spread (None when they can): the median 1-minute load
-    average over its rounds was above BUSY_LOAD_PER_CORE per core, so other processes held the cores. None where
-    the load cannot be read (Windows)."""
-    seen = [x for x in loads if x is not None]
-    cores = os.cpu_count() or 1
-    if not seen or statistics.median(seen) <= BUSY_LOAD_PER_CORE * cores:
-        return None
-    return (f"the 1-minute load average was {statistics.median(seen):.1f} (median over the rounds) on {cores} cores, "
-            f"above {BUSY_LOAD_PER_CORE * cores:g}: other processes held the cores, and PyTorch slows evenly then, "
-            f"so a narrow spread does not vouch for these numbers")
-
-
-def untrusted(rows: list[dict], loads: list, reference: str, max_spread: float = MAX_SPREAD) -> str | None:
+def untrusted(rows: list[dict], others: float | None, reference: str, max_spread: float = MAX_SPREAD) -> str | None:
     """Why one interleaved run is not to be trusted, or None: the reference spread wider than max_spread, or the
     machine was busy."""
     spread = spread_of(rows, reference)
     if spread > max_spread:
         return f"{reference}'s p10-p90 spread was {spread:.2f} of its median (> {max_spread})"
-    return busy(loads)
+    return busy(others)
 
 
 def measure(variants: dict[str, Callable[[dict], object]], batches: dict[int, dict], *, reference: str,
@@ -157,44 +183,47 @@ def measure(variants: dict[str, Callable[[dict], object]], batches: dict[int, di
             max_spread: float = MAX_SPREAD, attempts: int = 2, quiet_wait_s: float = QUIET_WAIT_S) -> dict:
     """Interleaved latency of every variant, measured again when a run is not to be trusted (untrusted).
 
-    Returns {"rows", "reference", "rounds", "attempts", "max_spread", "load"} and, when the last of `attempts` runs
-    was still untrusted, "noisy": {"why", "load"}: numbers to show with a warning, never to publish. Each further
-    attempt first waits (at most quiet_wait_s) for the load to fall, then doubles the rounds; if the machine is
-    still busy after the wait, it measures no more (under a one-core hog PyTorch runs 10x slower: a second run
-    with twice the rounds would cost a student minutes and measure the same crowd).
+    Returns {"rows", "reference", "rounds", "attempts", "max_spread", "load", "others_cores"} and, when the last of
+    `attempts` runs was still untrusted, "noisy": {"why", "load", "others_cores"}: numbers to show with a warning,
+    never to publish. Each further attempt first waits (at most quiet_wait_s) for other processes to leave the
+    cores, then doubles the rounds; if the machine is still busy after the wait, it measures no more (beside a
+    one-core hog, PyTorch ran 3x to 10x slower on the 2-core Xeon: a second run with twice the rounds would cost a
+    student minutes and measure the same crowd).
     """
     from lab.progress import note
     if reference not in variants:
         raise KeyError(f"reference {reference!r} is not a variant; pass one of {sorted(variants)}")
     loads: list[float | None] = []
+    others: list[float | None] = []       # cores other processes used: each run's, and the wait's last window
     done = 0
     for attempt in range(1, attempts + 1):
         if attempt > 1:
-            now = wait_for_quiet(quiet_wait_s)
-            loads.append(now)
-            if busy([now]):     # still crowded after the wait: more rounds would measure the crowd again
-                note(f"[lab] latency: {why}; still busy after waiting {quiet_wait_s:.0f} s (load average {now}): "
-                     "keeping these numbers, marked noisy")
+            note(f"[lab] latency: {why}; waiting up to {quiet_wait_s:.0f} s for quiet, then measuring again")
+            others.append(wait_for_quiet(quiet_wait_s))
+            if still := busy(others[-1]):   # still crowded: more rounds would measure the crowd again
+                note(f"[lab] latency: still busy after the wait ({still}); keeping these numbers, marked noisy")
                 break
             rounds *= 2
-            note(f"[lab] latency: {why}; measuring again with {rounds} rounds")
-        rows, seen = interleaved(variants, batches, rounds=rounds, warmup=warmup, seed=seed + attempt - 1,
-                                 device=device, threads=threads)
+            note(f"[lab] latency: measuring again with {rounds} rounds")
+        rows, seen, run_others = interleaved(variants, batches, rounds=rounds, warmup=warmup,
+                                             seed=seed + attempt - 1, device=device, threads=threads)
         loads += seen
+        others.append(run_others)
         done += 1
-        why = untrusted(rows, seen, reference, max_spread)
+        why = untrusted(rows, run_others, reference, max_spread)
         if why is None:
             break
     out = {"rows": rows, "reference": reference, "rounds": rounds, "attempts": done, "max_spread": max_spread,
-           "load": loads}
+           "load": loads, "others_cores": others}
     if why is not None:
-        out["noisy"] = {"why": f"{why}, after {done} run(s), the last with {rounds} rounds", "load": loads}
+        out["noisy"] = {"why": f"{why}, after {done} run(s), the last with {rounds} rounds", "load": loads,
+                        "others_cores": others}
     return out
 
 
 def _load() -> float | None:
-    """The 1-minute load average: other processes competing for the cores inflate latency (badly for PyTorch,
-    whose OpenMP threads wait on each other when a core is taken), and this records it next to the numbers."""
+    """The 1-minute load average, recorded next to the numbers for the reader (it counts our own threads too, and
+    lags by a minute: busy() judges by others_since instead)."""
     try:
         return round(os.getloadavg()[0], 2)
     except (AttributeError, OSError):      # Windows has no load average

@@ -13,14 +13,30 @@ faster than another only when their p10-p90 ranges do not overlap (lab.bench.dis
 """
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from lab import bench, decide, distill, distill_runs, env, lora_runs, quantize
 
 INT8 = "onnx-int8-qint8"        # week 4's ONNX Runtime int8 route with int8 weights
 ACCURACY_SLACK = 0.01           # a variant within one point of the most accurate counts as accurate enough
-VARIANTS = ("full fine-tune, fp32", "full fine-tune, PyTorch int8", "full fine-tune, ONNX Runtime int8",
-            "LoRA, merged, fp32", "distilled student, fp32", "distilled student, ONNX Runtime int8")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One row of week 6's table: its name on the page, the model and route it runs (as lab.latency names them:
+    "full", "lora-merged", or "student", week 5's best), and the week whose record holds its accuracy and size."""
+    name: str
+    model: str
+    route: str
+    week: str
+
+
+VARIANTS = (Variant("full fine-tune, fp32", "full", quantize.REFERENCE, "week 4"),
+            Variant("full fine-tune, PyTorch int8", "full", "pytorch-int8", "week 4"),
+            Variant("full fine-tune, ONNX Runtime int8", "full", INT8, "week 4"),
+            Variant("LoRA, merged, fp32", "lora-merged", quantize.REFERENCE, "week 6"),
+            Variant("distilled student, fp32", "student", quantize.REFERENCE, "week 6"),
+            Variant("distilled student, ONNX Runtime int8", "student", INT8, "week 6"))
 
 
 def record(profile, temperature: float, alpha: float) -> dict:
@@ -46,24 +62,19 @@ def latency_keys(extra: dict) -> dict[str, str]:
     """variant name -> its key in the latency record ('full/onnx-int8-qint8'); the student is week 5's best, as
     `extra` (this week's record) names it."""
     student = distill_runs.variant(distill.Settings(extra["config"]["temperature"], extra["config"]["alpha"]))
-    keys = (f"full/{quantize.REFERENCE}", "full/pytorch-int8", f"full/{INT8}", f"lora-merged/{quantize.REFERENCE}",
-            f"{student}/{quantize.REFERENCE}", f"{student}/{INT8}")
-    return dict(zip(VARIANTS, keys))
+    return {v.name: f'{student if v.model == "student" else v.model}/{v.route}' for v in VARIANTS}
 
 
 def variants(week4: dict, extra: dict, latency_rec: dict) -> list[dict]:
     """Every variant measured on one machine: accuracy and size from week 4's record (the full model's routes) and
     `extra` (this week's record: the merged LoRA model and the student), latency from `latency_rec` (lab.latency's
     record of the same machine)."""
-    w4, ex = week4["result"], extra["result"]
+    # the result holding each model's accuracy and size: week 4's routes, or this week's record
+    results = {"full": week4["result"], "lora-merged": extra["result"]["lora_merged"],
+               "student": extra["result"]["student"]}
     lat = bench.by_variant(latency_rec["result"]["rows"])
-    # (the result holding the variant's accuracy and size, its route there, the week that measured it)
-    sources = [(w4, quantize.REFERENCE, "week 4"), (w4, "pytorch-int8", "week 4"), (w4, INT8, "week 4"),
-               (ex["lora_merged"], quantize.REFERENCE, "week 6"), (ex["student"], quantize.REFERENCE, "week 6"),
-               (ex["student"], INT8, "week 6")]
     keys = latency_keys(extra)
-    rows = [_row(name, result, route, week, lat.get(keys[name]))
-            for name, (result, route, week) in zip(VARIANTS, sources)]
+    rows = [_row(v.name, results[v.model], v.route, v.week, lat.get(keys[v.name])) for v in VARIANTS]
     return [r for r in rows if r is not None]
 
 
@@ -166,8 +177,8 @@ def gpu_sentence(gpu_latency: dict | None, gpu_rows: list[dict], extra: dict) ->
     timed = {r["variant"] for r in gpu_rows}
     reasons = {f'{s["model"]}/{s["route"]}': s["reason"] for s in gpu_latency["result"].get("skipped", [])}
     keys = latency_keys(extra)
-    missing = [f"{name} ({reasons.get(keys[name], 'no timing of it in the record')})"
-               for name in VARIANTS if name not in timed]
+    missing = [f"{v.name} ({reasons.get(keys[v.name], 'no timing of it in the record')})"
+               for v in VARIANTS if v.name not in timed]
     return (f"The Kaggle GPU row comes from the latency record of **{label}**: the same variants and the same rule, "
             f"every latency timed on the GPU, and the GPU's memory as the budget. "
             + (f"Not timed there, so not candidates: {'; '.join(missing)}. " if missing else "")

@@ -70,9 +70,9 @@ def time_models(built: dict, profile, run_on: str = "cpu") -> dict:
     run on the profile's test batches (tokenized by the first model's tokenizer: the models share one vocabulary).
 
     Plain JSON: {"device", "threads", "models", "rows": one per (variant, batch) with model, route, median/p10/p90,
-    spread, repeats, threads, seq_len, load_avg; "skipped": routes that could not run here, with the reason;
-    "reference", "rounds", "attempts", "max_spread", "load"} and "noisy" when the last run was still not to be
-    trusted (lab.bench.untrusted: the reference spread too wide, or the machine was busy).
+    spread, repeats, threads, seq_len, load_avg, others_cores; "skipped": routes that could not run here, with the
+    reason; "reference", "rounds", "attempts", "max_spread", "load", "others_cores"} and "noisy" when the last run was
+    still not to be trusted (lab.bench.untrusted: the reference spread too wide, or the machine was busy).
     """
     _, tokenizer, _ = next(iter(built.values()))
     enc = data.encode(tokenizer, data.load_splits(profile).test, profile.max_length)
