@@ -2,7 +2,6 @@
 
     rec = measured("latency/variants", latency.record, profile=profile, device=device, run_on=device)
     lat = latency.lookup(rec)                 # "full/onnx-int8-qint8" -> {batch: row (median_ms, p10_ms, p90_ms ...)}
-    latency.noisy_note([rec])                 # a Quarto callout when the record was measured on a busy machine
 
 The variants are week 1's model through every week-4 route (lab.quantize: PyTorch fp32/int8, ONNX Runtime
 fp32/int8, torch.compile; fp16 on CUDA), week 2's LoRA adapter merged into its base, and week 5's three students
@@ -134,23 +133,3 @@ def with_latency(route_records: list[dict], latency_records: list[dict]) -> list
         lat = for_hardware(latency_records, rec)
         out.append({**rec, "result": {**rec["result"], "latency": route_rows(lat) if lat else []}})
     return out
-
-
-def noisy(rec: dict) -> dict | None:
-    """The noise mark of a record ({"why", "load"}), wherever `measured` keeps it, or None."""
-    return rec.get("noisy") or rec["result"].get("noisy")
-
-
-def noisy_note(records: list[dict]) -> str:
-    """A Quarto warning callout for the records measured on too busy a machine ('' when none was): the page shows
-    their numbers, says why they are not to be trusted, and `lab check` refuses to publish it."""
-    marked = [(r, noisy(r)) for r in records if noisy(r)]
-    if not marked:
-        return ""
-    from lab import env
-    lines = [f"- {r.get('name', 'a record')} on {env.device_label(r['provenance'])}: {mark['why']}; 1-minute load "
-             f"average seen: {', '.join(str(x) for x in mark['load'] if x is not None) or 'unknown'}"
-             for r, mark in marked]
-    return ("::: {.callout-warning}\n## Measured on a busy machine\n\nThese latencies are shown as measured, but "
-            "the machine was too busy for them to be trusted (why, below). The next run measures them again; until "
-            "then this page cannot be published.\n\n" + "\n".join(lines) + "\n:::\n")

@@ -35,11 +35,38 @@ def used_records() -> list[dict]:
     return list(_used.values())
 
 
+def load_text(loads: list) -> str:
+    """'2.1, 1.9', or '2.5 to 3.1 (21 readings)' for more than three: the 1-minute load averages a harness saw."""
+    seen = [x for x in loads or [] if isinstance(x, (int, float))]
+    if not seen:
+        return "not recorded"
+    if len(seen) <= 3:
+        return ", ".join(f"{x:.1f}" for x in seen)
+    return f"{min(seen):.1f} to {max(seen):.1f} ({len(seen)} readings)"
+
+
+def noisy(record: dict) -> dict | None:
+    """The noise mark of a record ({"why", "load"}), wherever lab.measure keeps it, or None."""
+    return record.get("noisy") or (record.get("result") or {}).get("noisy")
+
+
 def noisy_text(record: dict) -> str:
     """'spread 0.89 of the median; load 2.1, 1.9' for a record (or a used_records entry) marked noisy."""
-    noisy = record.get("noisy") or {}
-    load = ", ".join(f"{x:.1f}" if isinstance(x, (int, float)) else str(x) for x in noisy.get("load") or [])
-    return f"{noisy.get('why', 'no reason given')}; load {load or 'not recorded'}"
+    mark = noisy(record) or {}
+    return f"{mark.get('why', 'no reason given')}; load {load_text(mark.get('load'))}"
+
+
+def noisy_note(records: list[dict]) -> str:
+    """A Quarto warning callout for the records among `records` measured on too busy a machine ('' when none was):
+    the page shows their numbers, says why they are not to be trusted, and `lab check` refuses to publish it."""
+    marked = [r for r in records if noisy(r)]
+    if not marked:
+        return ""
+    from lab import env
+    lines = [f"- {r.get('name', 'a record')} on {env.device_label(r['provenance'])}: {noisy_text(r)}" for r in marked]
+    return ("::: {.callout-warning}\n## Measured on a busy machine\n\nSome numbers on this page are shown as "
+            "measured, but the machine was too busy for them to be trusted (why, below). The next run measures them "
+            "again; until then this page cannot be published.\n\n" + "\n".join(lines) + "\n:::\n")
 
 
 def forget() -> None:
