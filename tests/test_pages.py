@@ -3,6 +3,10 @@
 The freeze hash only covers a page's source, so a change to `lab` that breaks a page would go unnoticed by
 `python -m lab check`. This test re-executes every page (tiny random-init models, records in a temp folder) through
 the same executor that writes _freeze/, so such a change fails CI.
+
+The pages share one records folder and run in the site's order, as in `make course`: week 6 reads weeks 2-5's
+records rather than measuring them again (which the student notebooks, each from an empty folder, already do).
+A page run alone (-k) measures what it needs.
 """
 import json
 import os
@@ -18,10 +22,15 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGES = site_pages(ROOT)
 
 
+@pytest.fixture(scope="module")
+def site_records(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("records")
+
+
 @pytest.mark.parametrize("page", PAGES, ids=[p.relative_to(ROOT).as_posix() for p in PAGES])
-def test_page_executes_on_the_smoke_profile(page, tmp_path, monkeypatch):
+def test_page_executes_on_the_smoke_profile(page, site_records, tmp_path, monkeypatch):
     rel = page.relative_to(ROOT).as_posix()
-    env = {"LAB_PROFILE": "smoke", "LAB_RECORDS": str(tmp_path / "records")}
+    env = {"LAB_PROFILE": "smoke", "LAB_RECORDS": str(site_records)}
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     render_pages([page], ROOT, freeze_root=tmp_path, env=env)
