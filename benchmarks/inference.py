@@ -23,8 +23,13 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run from a checkout without installing
-from lab import env, get_profile, models, quantize, quantize_report, report  # noqa: E402
+from lab import get_profile, models  # noqa: E402
+from lab.record import env
+from lab.display import report
 from lab import latency as one_run  # noqa: E402  (`latency` below is the table of rows)
+from lab.display import week4 as show4
+from lab import variants
+from lab.recipes import week4
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -39,13 +44,13 @@ def main(argv=None) -> int:
     import torch
     profile = models.resolve_profile(get_profile(args.profile))
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    result = quantize.measure_routes(profile, run_on=device)
-    # timed as the course times them (lab.latency: the routes interleaved in one run), the full model's routes only
+    result = week4.routes_record(profile, run_on=device)
+    # timed as the course times them (lab.recipes.latency: the routes interleaved in one run), the full model's routes only
     timed = one_run.time_models(one_run.full_model(profile), profile, device)
     result = {**result, "latency": timed["rows"], "latency_run": {k: v for k, v in timed.items() if k != "rows"}}
     record = {"name": "benchmarks/inference", "config": {"profile": profile.to_dict(), "device": device},
               "result": result, "provenance": env.provenance(device)}
-    table = quantize_report.slowdown_table([record])
+    table = show4.slowdown_table([record])
     latency = pd.DataFrame(result["latency"])
 
     out = Path(args.out)
@@ -54,7 +59,7 @@ def main(argv=None) -> int:
     md = [f"# Inference latency: {result['model']} on {env.device_label(record['provenance'])}",
           "",
           f"Profile `{profile.name}`, {result['n_test']} test snippets, {result['threads']} threads, "
-          f"{timed['rounds']} interleaved rounds after warm-up (lab.latency). Speedups are against PyTorch fp32 on the "
+          f"{timed['rounds']} interleaved rounds after warm-up (lab.recipes.latency). Speedups are against PyTorch fp32 on the "
           f"same device and batch. 1-minute load average during the rows: {latency['load_avg'].min()} to "
           f"{latency['load_avg'].max()} on {record['provenance']['cpu_count']} cores (a load above the thread count "
           f"means other processes were competing, and PyTorch rows suffer most).",
@@ -63,7 +68,7 @@ def main(argv=None) -> int:
           "",
           "## Every latency row, with its spread",
           "",
-          latency.to_markdown(index=False, floatfmt=".3g"),
+          variants.to_markdown(index=False, floatfmt=".3g"),
           ""]
     out.with_suffix(".md").write_text("\n".join(md))
     print("\n".join(md))

@@ -23,7 +23,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run from a checkout without installing
-from lab import data, env, get_profile, models, train  # noqa: E402
+from lab import data, get_profile, models, train  # noqa: E402
+from lab.record import env
 
 RESULTS = Path(__file__).resolve().parent / "results"
 POOLS = (None, 4, 8, 16, 32)          # None: no grouping, random batches

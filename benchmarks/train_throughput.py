@@ -45,7 +45,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run from a checkout without installing
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from lab import checkpoint, data, env, get_profile, train  # noqa: E402
+from lab import checkpoint, data, get_profile, train  # noqa: E402
+from lab.record import env
 import step_costs  # noqa: E402
 from step_phases import PHASES, REST  # noqa: E402
 from train_rows import (LAB, NO_GROUPING, PADDED, ROWS, TRAINER, lockstep_profile,  # noqa: E402

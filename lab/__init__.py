@@ -19,6 +19,6 @@ warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprec
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 from lab.config import get_profile, PROFILES          # noqa: E402,F401
-from lab.measure import measured                      # noqa: E402,F401
+from lab.record.store import measured                      # noqa: E402,F401
 
 __version__ = "0.1.0"

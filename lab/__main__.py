@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lab import paths
+from lab.record import paths
 
 QUARTO_INSTALL = "https://quarto.org/docs/get-started/ (any OS; `quarto render` then publishes from _freeze/)"
 
@@ -55,7 +55,7 @@ def _render(pages: list[Path], root: Path) -> int:
         except ValueError:
             print(f"error: {page} is outside the project root {root}; pass --root", file=sys.stderr)
             return 2
-    from lab.lock import Busy
+    from lab.record.lock import Busy
     from lab.site.execute import Interrupted
     try:
         render_pages([p.resolve() for p in pages], root)
@@ -95,7 +95,7 @@ def copy_site_sources(source: Path, target: Path) -> list[Path]:
 
 def _course_root(given: str | None) -> Path:
     """The site `course` executes: the checkout's, or --root DIR, seeded with the checkout's sources when it has
-    no _quarto.yml (its records then live in DIR/course/measurements: lab.paths.site_records_dir)."""
+    no _quarto.yml (its records then live in DIR/course/measurements: lab.record.paths.site_records_dir)."""
     if not given:
         return project_root()
     root = Path(given).resolve()
@@ -107,8 +107,8 @@ def _course_root(given: str | None) -> Path:
 
 
 def cmd_course(args) -> int:
-    from lab.lock import Busy
-    from lab.report import site_settings
+    from lab.record.lock import Busy
+    from lab.display.report import site_settings
     from lab.site import render_every_page, write_notebooks
     from lab.site.execute import Interrupted
     root = _course_root(args.root)
@@ -158,9 +158,13 @@ def cmd_check(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from lab import env, measure
-    folder = Path(args.dir) if args.dir else measure.records_dir()
-    rows = measure.status(folder)
+    from lab.config import PROFILES
+    from lab.display.report import provenance_rows
+    from lab.record import env, store
+    folder = Path(args.dir) if args.dir else store.records_dir()
+    rows = [{**(provenance_rows([r["record"]])[0] if r["record"] else {"measurement": r["measurement"],
+                                                                         "hardware": r["key"]}),
+             "stale": r["stale"], "mark": r["mark"], "key": r["key"]} for r in store.status(folder, PROFILES)]
     if not rows:
         print(f"no records under {folder}")
         return 0
@@ -175,7 +179,7 @@ def cmd_status(args) -> int:
     if len(marked):
         print("  a noisy or synthetic record is never published (`python -m lab check` refuses its pages); the next "
               "run re-measures a noisy one, on a quiet machine.")
-    here = {measure.hardware_key("cpu")} | ({measure.hardware_key("cuda")} if env.gpu() else set())
+    here = {store.hardware_key("cpu")} | ({store.hardware_key("cuda")} if env.gpu() else set())
     if stale["key"].isin(here).any():
         print(f"  {', '.join(sorted(here))} is this machine: re-render the pages that measure them "
               "(`python -m lab render PAGE.qmd`, or `make course`); a stale or unreadable record is re-measured. "
@@ -212,15 +216,16 @@ def cmd_profile(args) -> int:
 def cmd_verify(args) -> int:
     """Bad usage (an unknown model or check, a hub id offline) raises ValueError: main prints it, exit 2."""
     import json
-    from lab import verify, verify_report
+    from lab.recipes import verify
+    from lab.display import scorecard
     from lab.config import get_profile
     only = verify.parse_only(args.only)
     kind = verify.resolve(args.model)
     profile = get_profile(args.profile)
     print(f"[verify] {args.model} ({kind}) on profile {profile.name!r}: {', '.join(only)}", flush=True)
-    record = verify.measure(args.model, profile, only)
+    record = verify.record(args.model, profile, only)
     card = record["result"]
-    print("\n" + verify_report.markdown(card))
+    print("\n" + scorecard.markdown(card))
     print(f"\n{len(card['checks'])} checks in {record['wall_s']:.0f} s; record: {verify.record_name(args.model)}")
     if args.json:
         Path(args.json).write_text(json.dumps(record, indent=2) + "\n")

@@ -1,6 +1,6 @@
 """A latency harness that states its own spread, and measures the variants it compares together.
 
-    batches = bench.sample_batches(enc, batch_sizes=(1, 32))       # real test snippets, so real sequence lengths
+    batches = data.sample_batches(enc, batch_sizes=(1, 32))        # real test snippets, so real sequence lengths
     result = bench.measure({"fp32": run_fp32, "int8": run_int8}, batches, reference="fp32", rounds=20)
     result["rows"]      # one row per (variant, batch): median/p10/p90/spread, repeats, threads, seq_len, load seen
     result.get("noisy") # present when the run stayed untrustworthy: {"why", "load", "others_cores"}
@@ -30,8 +30,6 @@ import numpy as np
 import psutil
 import torch
 
-from lab import data
-
 
 def _sync(device: str) -> Callable[[], None]:
     if device == "cuda":
@@ -45,20 +43,6 @@ def summarize(times_ms: list[float]) -> dict:
     med = statistics.median(times_ms)
     return {"median_ms": med, "p10_ms": float(p10), "p90_ms": float(p90),
             "spread": float((p90 - p10) / med) if med > 0 else float("nan"), "repeats": len(times_ms)}
-
-
-def sample_batches(enc: data.Encoded, batch_sizes=(1, 32), seed: int = 0) -> dict[int, dict[str, torch.Tensor]]:
-    """One batch per size, drawn at random (seeded) from real examples and padded to its longest: the sequence
-    length is what the data gives, not a made-up constant. Same seed, same batches, for every route."""
-    rng = random.Random(seed)
-    out = {}
-    for b in batch_sizes:
-        if b > len(enc):
-            raise ValueError(f"batch size {b} > {len(enc)} examples; use a larger test split or smaller batches")
-        idx = rng.sample(range(len(enc)), b)
-        batch = data.collate(enc, idx)
-        out[b] = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
-    return out
 
 
 # The reference's (p90 - p10) / median above which a run is not trusted. On the quiet 2-core VM the course is built
@@ -154,7 +138,7 @@ def wait_for_quiet(limit_s: float, poll_s: float = QUIET_POLL_S) -> float | None
     """Sleep in windows of `poll_s` until one finds the machine not busy (busy: the same rule a run is judged by),
     at most `limit_s` seconds in all, saying so each window; returns the cores others used in the last window (None
     when no window was long enough to read, as with limit_s 0)."""
-    from lab.progress import note
+    from lab.record.progress import note
     waited, others = 0.0, None
     while waited < limit_s:
         mark = cpu_mark()
@@ -190,7 +174,7 @@ def measure(variants: dict[str, Callable[[dict], object]], batches: dict[int, di
     one-core hog, PyTorch ran 3x to 10x slower on the 2-core Xeon: a second run with twice the rounds would cost a
     student minutes and measure the same crowd).
     """
-    from lab.progress import note
+    from lab.record.progress import note
     if reference not in variants:
         raise KeyError(f"reference {reference!r} is not a variant; pass one of {sorted(variants)}")
     loads: list[float | None] = []
@@ -233,24 +217,6 @@ def _load() -> float | None:
 def distinguishable(a: dict, b: dict) -> bool:
     """True when two latency rows' p10..p90 ranges do not overlap: the difference is signal, not noise."""
     return a["p90_ms"] < b["p10_ms"] or b["p90_ms"] < a["p10_ms"]
-
-
-NOT_DISTINGUISHABLE = "not distinguishable here"
-
-
-def as_fast(ref: dict, mine: dict, digits: int = 2) -> str:
-    """'1.7x as fast' (ref's median over mine's) when the two rows' ranges are apart, else NOT_DISTINGUISHABLE:
-    a ratio inside the noise is not a speedup, whatever its value."""
-    if not distinguishable(ref, mine):
-        return NOT_DISTINGUISHABLE
-    return f"{ref['median_ms'] / mine['median_ms']:.{digits}g}x as fast"
-
-
-def ms(row: dict, interval: bool = True) -> str:
-    """'12.3 (11.9–13.0)': a latency row's median with its p10–p90 range, in ms, to 3 significant digits. Every
-    page writes latencies through this, so one measured value reads the same wherever it appears."""
-    text = f"{row['median_ms']:.3g}"
-    return f"{text} ({row['p10_ms']:.3g}–{row['p90_ms']:.3g})" if interval else text
 
 
 def by_variant(rows: list[dict]) -> dict[str, dict[int, dict]]:

@@ -68,7 +68,7 @@ def training_flops(n_params_non_embedding: int, tokens: int) -> float:
 @dataclass(frozen=True)
 class Workload:
     """THE full fine-tune of a profile's recipe, the one definition week 1's projection, the scorecard's budget
-    check and the pages' T4 estimates (lab.course_time) share: every snippet of the fixed training split, for the
+    check and the pages' T4 estimates (lab.display.course_time) share: every snippet of the fixed training split, for the
     profile's epochs, in its batches, truncated at its max_length, with the whole validation split evaluated after
     each epoch. Two numbers built on it differ only when they answer different questions, by the profile: week 1
     asks what *this profile's* recipe would take here (cpu: 2 epochs of MiniLM); the scorecard asks whether *the

@@ -34,7 +34,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from lab import scratch
+from lab.record import scratch
 
 # 2: state.json holds the fingerprint of state.safetensors and its own SHA-256 (1 checked the weights only)
 FORMAT = 2

@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from lab import checkpoint, data, models, scratch, train
+from lab import checkpoint, data, models, train
+from lab.record import scratch
 
 
 def short_profile(profile):
@@ -117,32 +118,3 @@ print("finished", flush=True)
 """
 
 
-def checks_record(profile) -> dict:
-    """The page's table: same-seed runs, reload in a fresh process, resume after a kill. On a GPU, the same-seed
-    and resume checks run with deterministic algorithms off (the default) and on."""
-    short = short_profile(profile)
-    device = train.default_device()
-    rows = []
-    for deterministic in ([False, True] if device == "cuda" else [False]):
-        train.set_deterministic(deterministic)
-        mode = f"{device}, deterministic algorithms {'on' if deterministic else 'off'}"
-        a, tokenizer = fresh_run(short, device)
-        b, _ = fresh_run(short, device)
-        fa, fb = (checkpoint.fingerprint(checkpoint.weights(m)) for m in (a, b))
-        rows.append({"check": "two runs with the same seed: equal weights", "mode": mode, "pass": fa == fb,
-                     "fingerprint": fa, "reference": fb})
-        with scratch.directory("checks") as tmp:         # a kill leaves it to the next run's cleanup
-            rows.append({"mode": mode, **resume_check(short, Path(tmp) / "run", reference=fa)})
-            if not deterministic:
-                rows.append({"mode": mode, **reload_check(a, tokenizer, short, tmp)})
-    train.set_deterministic(False)
-    steps = short.epochs * -(-short.train_size // short.batch_size)      # ceiling division
-    return {"profile": short.to_dict(), "steps": steps, "rows": rows}
-
-
-def checks_rows(record: dict) -> list[dict]:
-    """The determinism, reload and resume checks as table rows, with shortened fingerprints."""
-    return [{"check": row["check"], "where": row["mode"], "result": "pass" if row["pass"] else "FAIL",
-             "SHA-256 of the weights": row["fingerprint"][:16] + "…",
-             "reference": (row.get("reference") or row["fingerprint"])[:16] + "…"}
-            for row in record["rows"]]

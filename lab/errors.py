@@ -1,11 +1,11 @@
 """Error analysis: what a classifier gets wrong, how sure it was when it did, and where.
 
-    rec = measured("week3/errors", errors.record, profile=profile)    # test-set probabilities, both models
+    rec = measured("week3/errors", week3.errors_record, profile=profile)   # test-set probabilities, both models
     full = errors.Predictions.from_record(rec["result"], "full fine-tune", texts)
-    errors.per_class_rows([full]); errors.confidently_wrong(full); errors.by_length([full]); errors.ece(full)
+    errors.confidently_wrong(full); errors.by_length([full]); errors.ece(full); errors.slice_test(full, "not")
 
-The record holds raw measurements only (each test snippet's predicted probability, its label and length); every
-table and plot here is computed from them, so an analysis can change without re-running a model. Metrics come
+The record (lab.recipes.week3) holds raw measurements only (each test snippet's predicted probability, its label and
+length); every analysis here is computed from them, so an analysis can change without re-running a model. Metrics come
 from scikit-learn (confusion matrix, precision/recall/F1), significance from scipy (Fisher's exact test).
 Calibration bins follow sklearn.calibration.calibration_curve (tests/test_errors.py checks them against it);
 the expected calibration error is computed here because scikit-learn has none.
@@ -17,31 +17,14 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
-from lab import data, lora_runs, train
+from lab import data
 
 LABELS = list(data.LABEL_NAMES)       # 0 = rotten, 1 = fresh
 
 
 def texts_sha256(texts) -> str:
     return hashlib.sha256("\n".join(texts).encode()).hexdigest()
-
-
-def record(profile) -> dict:
-    """Week 3's measurement: P(fresh) for every test snippet from week 1's full fine-tune and week 2's LoRA model."""
-    device = train.default_device()
-    full, tokenizer = train.finetuned(profile, device=device)
-    adapted, _ = lora_runs.adapted(profile, device=device)
-    test = data.load_splits(profile).test
-    enc = data.encode(tokenizer, test, profile.max_length)
-    out = {"n": len(enc), "labels": enc.labels, "lengths": enc.lengths(), "texts_sha256": texts_sha256(test["text"]),
-           "models": {}}
-    for name, model in (("full fine-tune", full), ("LoRA", adapted)):
-        res = train.evaluate(model, enc, device=device, logits=True)
-        out["models"][name] = {"p_fresh": torch.softmax(res["logits"], -1)[:, 1].tolist(),
-                               "accuracy": res["accuracy"], "macro_f1": res["macro_f1"]}
-    return out
 
 
 @dataclass
@@ -77,28 +60,6 @@ class Predictions:
 
 
 # ---------------------------------------------------------------- what it gets wrong
-
-def per_class_rows(models: list[Predictions]) -> list[dict]:
-    from sklearn.metrics import precision_recall_fscore_support
-    rows = []
-    for m in models:
-        p, r, f, n = precision_recall_fscore_support(m.labels, m.preds, labels=[0, 1], zero_division=0)
-        rows += [{"model": m.name, "class": LABELS[c], "precision": p[c], "recall": r[c], "F1": f[c],
-                  "test snippets": int(n[c])} for c in (0, 1)]
-    return rows
-
-
-def confusion_plot(models: list[Predictions]):
-    """One confusion matrix per model, counts in the cells (rows: the true class, columns: the predicted one)."""
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import ConfusionMatrixDisplay
-    fig, axes = plt.subplots(1, len(models), figsize=(3.4 * len(models), 3.2), squeeze=False)
-    for ax, m in zip(axes[0], models):
-        ConfusionMatrixDisplay.from_predictions(m.labels, m.preds, labels=[0, 1], display_labels=LABELS, ax=ax,
-                                                colorbar=False, cmap="Blues", values_format="d")
-        ax.set_title(m.name, fontsize=10)
-    fig.tight_layout()
-    return fig
 
 
 def confidently_wrong(m: Predictions, k: int = 8) -> list[dict]:
@@ -156,38 +117,7 @@ def ece(m: Predictions, n_bins: int = 10) -> float:
                      for b in calibration_bins(m, n_bins)))
 
 
-def reliability_plot(models: list[Predictions], n_bins: int = 10):
-    """Accuracy against confidence per bin, one line per model (the diagonal is perfect calibration); under it,
-    how many snippets each bin holds, as bars: a bin of 75 snippets moves its point more than one of 800."""
-    import matplotlib.pyplot as plt
-    from lab import report
-    fig, (ax, count) = plt.subplots(2, 1, figsize=(5.2, 5.6), sharex=True, height_ratios=(3, 1))
-    ax.plot([0.5, 1], [0.5, 1], ":", color="0.5", label="perfectly calibrated")
-    width = 0.8 / (n_bins * len(models))           # the bars of one bin side by side, within the bin's width
-    for i, m in enumerate(models):
-        bins = calibration_bins(m, n_bins)
-        ax.plot([b["mean confidence"] for b in bins], [b["accuracy"] for b in bins], "o-", color=f"C{i}",
-                label=f"{m.name} (ECE {ece(m, n_bins):.3f})")
-        # bars at the bin's mean confidence, where its point is, shifted per model so that they do not overlap
-        count.bar([b["mean confidence"] + (i - (len(models) - 1) / 2) * width for b in bins], [b["n"] for b in bins],
-                  width=width, color=f"C{i}")
-    report.style(ax, "Reliability: is a 0.9 prediction right 90% of the time?", "", "accuracy in the bin")
-    report.style(count, "", "mean confidence in the bin", "snippets")
-    ax.set_xlim(0.48, 1.02)
-    # upper left: a point there would be a bin of snippets at 0.5-0.6 confidence that are nearly all right, a model
-    # far less sure than it should be; fine-tuned classifiers err the other way (Guo et al. 2017)
-    ax.legend(fontsize=8, frameon=False, loc="upper left")
-    fig.tight_layout()
-    return fig
-
-
 # ---------------------------------------------------------------- two models, and a hypothesis
-
-def agreement_rows(a: Predictions, b: Predictions) -> list[dict]:
-    """How often both are right, only one is, or both are wrong."""
-    cases = [("both right", a.correct & b.correct), (f"only {a.name} right", a.correct & ~b.correct),
-             (f"only {b.name} right", ~a.correct & b.correct), ("both wrong", ~a.correct & ~b.correct)]
-    return [{"": name, "snippets": int(mask.sum()), "share": f"{100 * mask.mean():.1f}%"} for name, mask in cases]
 
 
 def disagreements(a: Predictions, b: Predictions, k: int = 6) -> list[dict]:

@@ -28,7 +28,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from lab import checkpoint, data, models, paths, scratch, train
+from lab import checkpoint, data, models, train
+from lab.record import paths, scratch
 
 ADAPTER_FILE, CONFIG_FILE, META_FILE = "adapter_model.safetensors", "adapter_config.json", "lab_adapter.json"
 PICKLED_FILES = ("adapter_model.bin", "adapter_model.pt", "adapter_model.pth")
@@ -283,3 +284,24 @@ def merge_check(model, batch) -> dict:
     return {"check": "merge_and_unload: logits against the unmerged adapter", "equal": torch.equal(unmerged, merged),
             "max_abs_diff": float((unmerged - merged).abs().max()),
             "same_predictions": bool((unmerged.argmax(-1) == merged.argmax(-1)).all())}
+
+
+# ---------------------------------------------------------------- the profile's LoRA run (weeks 2, 3, 6)
+
+def run_dir(profile) -> Path:
+    """<runs>/<profile>-<model>-lora: the LoRA run's checkpoints, and its saved adapter in adapter/."""
+    full = train.run_dir(profile)
+    return full.with_name(full.name + "-lora")
+
+
+def build(profile):
+    """(LoRA model, tokenizer, missing): the profile's base with the profile's LoRA settings, seeded."""
+    base, missing = load_base(profile.model, seed=profile.seed)
+    model = wrap(base, settings_for(profile), seed=profile.seed)
+    return model, models.load_tokenizer(profile.model), missing
+
+
+def adapted(profile, *, device=None):
+    """(model, tokenizer): the profile's LoRA run, trained once in run_dir(profile) and reloaded after (week 3)."""
+    lora_profile = train_profile(profile, settings_for(profile))
+    return train.trained(lambda: build(profile)[:2], lora_profile, run_dir(profile), device=device)

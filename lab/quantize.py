@@ -1,14 +1,13 @@
 """The int8 routes, each measured the same way: size on disk, test accuracy, logit drift, and where it ran.
 
-    rec = measured("week4/routes", quantize.measure_routes, profile=profile, device=device)
-    quantize_report.slowdown_table(measure.load_all("week4/routes"))   # how the page shows them: lab.quantize_report
+    quantize.compare_routes(model, tokenizer, profile, "cpu")    # week 4's record (lab.recipes.week4) runs this
 
 Routes (ROUTES below): PyTorch fp32 (the reference), fp16 (GPU only), PyTorch dynamic int8 (CPU only), an ONNX
 export run by ONNX Runtime in fp32, ORT dynamic int8 with int8 or uint8 weights, and torch.compile. A route that
 cannot run somewhere (an export that fails, a GPU-only dtype on a CPU) is a row with the reason, never a crash.
 ORT routes carry a placement report (lab.runtime) that says which provider actually ran their nodes.
-Latency is not measured here: every variant the course compares is timed in one interleaved run (lab.latency),
-which builds the routes with `build` below.
+Latency is not measured here: every variant the course compares is timed in one interleaved run
+(lab.variants.time_models), which builds the routes with `build` below.
 """
 from __future__ import annotations
 
@@ -24,9 +23,11 @@ from typing import Callable
 import numpy as np
 import torch
 
-from lab import bench, data, runtime, scratch, sizes
+from lab import data, runtime, sizes
+from lab.record import scratch
 
 REFERENCE = "pytorch-fp32"
+INT8 = "onnx-int8-qint8"      # the int8 route weeks 5 and 6 ship: ONNX Runtime with int8 weights
 
 
 @dataclass(frozen=True)
@@ -216,7 +217,7 @@ def compare_routes(model, tokenizer, profile, device: str = "cpu", routes=None) 
     """Measure every route on `device` against PyTorch fp32 on the same device, on the profile's test split.
 
     Plain JSON: {"model", "device", "n_test", "threads", "routes": one row per route (status ok/skipped/failed,
-    size_mb, accuracy, macro_f1, accuracy_delta, size_ratio, max_logit_diff, ran_on, ...)}. No latency: lab.latency.
+    size_mb, accuracy, macro_f1, accuracy_delta, size_ratio, max_logit_diff, ran_on, ...)}. No latency: lab.recipes.latency.
     """
     from lab import train
     routes = list(routes or ROUTES)
@@ -224,7 +225,7 @@ def compare_routes(model, tokenizer, profile, device: str = "cpu", routes=None) 
         routes.insert(0, REFERENCE)     # every other number is relative to it
     test = data.load_splits(profile).test
     enc = data.encode(tokenizer, test, profile.max_length)
-    batches = bench.sample_batches(enc, profile.bench_batch_sizes, seed=profile.seed)
+    batches = data.sample_batches(enc, profile.bench_batch_sizes, seed=profile.seed)
     sample = batches[max(batches)]
     threads = torch.get_num_threads()
     labels = np.array(enc.labels)
@@ -262,32 +263,3 @@ def compare_routes(model, tokenizer, profile, device: str = "cpu", routes=None) 
             "routes": rows}
 
 
-def measure_routes(profile, run_on: str = "cpu", routes=None) -> dict:
-    """The profile's fine-tuned model through every route on `run_on` ('cpu' or 'cuda'):
-
-        measured("week4/routes", quantize.measure_routes, profile=profile, device=device, run_on=device)
-
-    (`measured` keeps `device` to name the record's hardware; `run_on` is what reaches this function.)"""
-    from lab import train
-    model, tokenizer = train.finetuned(profile)
-    return compare_routes(model.cpu().eval(), tokenizer, profile, run_on, routes)
-
-
-def measure_placement(profile, route: str = "onnx-int8-quint8", requested: str = "cuda") -> dict:
-    """Ask ORT to run the int8 model on `requested` (CUDA by default) with profiling on, and report where every
-    node ran: the placement report the page shows. On a machine without a working CUDA provider this records the
-    whole-session fallback; on a GPU, the per-node fallback of the int8 ops."""
-    from lab import train
-    model, tokenizer = train.finetuned(profile)
-    enc = data.encode(tokenizer, data.load_splits(profile).test, profile.max_length)
-    sample = bench.sample_batches(enc, (1,), seed=profile.seed)[1]
-    with scratch.directory("onnx") as tmp, warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", runtime.FallbackWarning)
-        fp32, path = Path(tmp) / "model-fp32.onnx", Path(tmp) / f"{route}.onnx"
-        export_onnx(copy.deepcopy(model).cpu().eval(), sample, fp32)
-        quantize_onnx(fp32, path, route.rsplit("-", 1)[1])
-        feeds = {k: sample[k].numpy() for k in ("input_ids", "attention_mask")}
-        placed, events = runtime.profile_placement(path, feeds, requested)
-    return {"route": route, "requested_device": requested, **placed.to_dict(), "rows": placed.rows(),
-            "warnings": [str(w.message) for w in caught if issubclass(w.category, runtime.FallbackWarning)],
-            "likely_cause": runtime.likely_cause() if not placed.ok else "", "node_events": len(events)}

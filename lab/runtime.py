@@ -26,7 +26,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab import scratch
+from lab.record import scratch
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"

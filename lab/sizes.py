@@ -11,7 +11,8 @@ from pathlib import Path
 
 from safetensors.torch import save_file
 
-from lab import checkpoint, scratch
+from lab import checkpoint
+from lab.record import scratch
 
 
 def file_mb(*paths) -> float:

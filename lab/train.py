@@ -14,6 +14,7 @@ CPU, as one that never stopped (lab.checkpoint, tests/test_checkpoint.py).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import os
@@ -27,10 +28,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lab import budget, checkpoint, data, lock, models, paths
+from lab import checkpoint, data, models
+from lab.record import fingerprint, lock, paths
 # default_device and precision_for are also called as train.*: one import for the pages
 from lab.precision import PRECISIONS, autocast, default_device, precision_for  # noqa: F401
-from lab.progress import bar as progress_bar
+from lab.record.progress import bar as progress_bar
 
 BASELINE_NOTE = "majority class of the training split"
 
@@ -113,10 +115,24 @@ def data_digest(enc: data.Encoded) -> str:
     return hashlib.sha256(repr((enc.input_ids, enc.labels)).encode()).hexdigest()
 
 
+# The code that trains a checkpoint: this loop and the modules that build and train models through it (LoRA adapters,
+# distillation), with every library module they import (lab.record.fingerprint). A stored run is reused, or resumed,
+# only while that code is the code now: otherwise a record re-measured after an edit here would measure a checkpoint
+# that the old code trained.
+TRAINING_CODE = ("lab.train", "lab.lora", "lab.distill")
+
+
+@functools.cache
+def training_code() -> str:
+    """Fingerprint (16 hex digits) of TRAINING_CODE and everything it imports: part of every run's config."""
+    return fingerprint.fingerprint(sorted({m for root in TRAINING_CODE for m in fingerprint.code_modules(root)}))[:16]
+
+
 def run_config(profile, enc: data.Encoded, precision: str) -> dict:
-    """What a resumed run must share with the run it continues: the profile, the batching, the exact data."""
+    """What a resumed run must share with the run it continues: the profile, the batching, the exact data, the
+    precision and the training code."""
     return {**profile.to_dict(), **batching(profile), "precision": precision,
-            "train_examples": len(enc), "train_data_sha256": data_digest(enc)}
+            "train_examples": len(enc), "train_data_sha256": data_digest(enc), "code": training_code()}
 
 
 def train(model, tokenizer, splits, profile, *, device=None, checkpoint_dir=None, checkpoint_every=None,
@@ -126,7 +142,7 @@ def train(model, tokenizer, splits, profile, *, device=None, checkpoint_dir=None
     checkpoint_dir: where 'step-NNNNNN' checkpoints go: every `checkpoint_every` optimizer steps, at each epoch's
     end, on Ctrl-C, and when done. resume=True continues from the newest one there (a finished run just reloads).
     Returns the history: per-step loss and lr, per-epoch validation metrics, time and throughput.
-    One run at a time per checkpoint_dir: a second one waits for the first (lab.lock), saying which process it is.
+    One run at a time per checkpoint_dir: a second one waits for the first (lab.record.lock), saying which process it is.
     loss_fn(model, batch, idx) replaces the model's own cross-entropy; idx are the batch's example indices into
     splits.train, so a loss can look up per-example targets (week 5's cached teacher logits, lab.distill).
     precision: 'fp32', 'bf16' or 'fp16' instead of the device's own (precision_for); 'fp16' on a CPU runs the T4's
@@ -199,9 +215,9 @@ def _train(model, tokenizer, splits, profile, device, checkpoint_dir, checkpoint
                 t0 = time.perf_counter()
                 lr = scheduler.get_last_lr()[0]     # the rate this step uses
                 batch = data.collate(enc, order[b])
-                loss = _step(model, batch, device, precision, optimizer, scheduler, scaler, profile.grad_clip, loss_fn,
+                loss = step(model, batch, device, precision, optimizer, scheduler, scaler, profile.grad_clip, loss_fn,
                              order[b])
-                dt = time.perf_counter() - t0        # batching included; loss.item() in _step waited for the GPU
+                dt = time.perf_counter() - t0        # batching included; loss.item() in step waited for the GPU
                 clock = history["clock"]
                 clock["train_s"] += dt
                 clock["samples"] += len(order[b])
@@ -238,7 +254,7 @@ def _train(model, tokenizer, splits, profile, device, checkpoint_dir, checkpoint
     return history
 
 
-def _step(model, batch, device, precision, optimizer, scheduler, scaler, grad_clip, loss_fn=None, idx=None) -> float:
+def step(model, batch, device, precision, optimizer, scheduler, scaler, grad_clip, loss_fn=None, idx=None) -> float:
     batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
     with autocast(device, precision):
         loss = loss_fn(model, batch, idx) if loss_fn else model(**batch).loss
@@ -279,7 +295,7 @@ class _ctrl_c_at_step_boundary:
 # ---------------------------------------------------------------- the profile's fine-tuned model
 
 def run_dir(profile) -> Path:
-    """Where the profile's fine-tuned checkpoints live: <runs>/<profile>-<model>, with <runs> from lab.paths (the
+    """Where the profile's fine-tuned checkpoints live: <runs>/<profile>-<model>, with <runs> from lab.record.paths (the
     checkout's runs/, ./lab-output/runs when pip-installed, a per-user temp folder for smoke; $LAB_RUNS overrides)."""
     return paths.runs_dir(profile.name) / f"{profile.name}-{profile.model}"
 
@@ -304,33 +320,12 @@ def trained(build, profile, folder, *, device=None, loss_fn=None):
     try:
         train(model, tokenizer, splits, profile, resume=True, **kwargs)
     except checkpoint.Mismatch as e:
-        print(f"[lab] {e}\n[lab] the stored run does not match this profile: training afresh")
+        print(f"[lab] {e}\n[lab] the stored run does not match this profile or this code: training afresh")
         model, tokenizer = build()
         train(model, tokenizer, splits, profile, resume=False, **kwargs)
     model.eval()
     return model, tokenizer
 
 
-def finetune_record(profile) -> dict:
-    """Week 1's measurement: a fresh fine-tune (also stored as the profile's checkpoint for later weeks),
-    its test metrics against the majority baseline, throughput, and the full-workload budget projection."""
-    device = default_device()
-    model, tokenizer = models.load(profile.model, seed=profile.seed)
-    splits = data.load_splits(profile)
-    history = train(model, tokenizer, splits, profile, device=device, checkpoint_dir=run_dir(profile),
-                    checkpoint_every=checkpoint_every(profile))      # resume=False: a fresh measurement
-    test = evaluate(model, data.encode(tokenizer, splits.test, profile.max_length), device=device)
-    return {
-        "model": {"key": profile.model, "n_params": history["n_params"]},
-        "data": splits.sizes(),
-        "history": history,
-        "test": test,
-        "baseline": data.majority_baseline(splits.train, splits.test),
-        # the whole split, not the subset: this profile's full fine-tune (lab.budget.Workload says which question)
-        "projection": budget.project(history, budget.full_finetune(profile, tokenizer), gpu_name=_gpu_name(device)),
-        "fingerprint": checkpoint.fingerprint(checkpoint.weights(model)),
-    }
-
-
-def _gpu_name(device) -> str | None:
+def gpu_name(device) -> str | None:
     return torch.cuda.get_device_name(torch.device(device)) if str(device).startswith("cuda") else None

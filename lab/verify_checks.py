@@ -1,4 +1,4 @@
-"""The eight checks of the scorecard (lab.verify), one function each, on a Subject: the candidate under check,
+"""The eight checks of the scorecard (lab.recipes.verify), one function each, on a Subject: the candidate under check,
 loaded, trained and exported once for all of them.
 
     subject = Subject("minilm", config.CPU, workdir)      # a registry key, a hub id (online) or a checkpoint folder
@@ -7,7 +7,7 @@ loaded, trained and exported once for all of them.
 Each check reuses a week's module and reimplements none: lab.budget (the projection), lab.checkpoint_checks (week 1's
 reload in a fresh process), lab.lora (week 2's reload on another seed and its trap check), lab.quantize and
 lab.runtime (week 4's routes and placement report). They train on a short run of the profile (two epochs of six
-batches, week 1's checks_record), so a small model takes about a minute on a CPU.
+batches, week 1's checks (lab.recipes.week1)), so a small model takes about a minute on a CPU.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import torch
 
 from lab import budget, checkpoint, checkpoint_checks, config, data, lora, models, quantize, runtime, train
 from lab.budget import duration
-from lab.env import hub_reachable
+from lab.record.env import hub_reachable
 
 COURSE = config.GPU          # the course workload: all of Rotten Tomatoes, its epochs and batch size, on a T4
 ONNX_ATOL = 1e-4             # max |logit difference| for the export: float32 reordering stays near 1e-6
@@ -181,7 +181,7 @@ def check_budget(s: Subject) -> Check:
     the budget; and the same workload here, projected from the short run's measured step time."""
     model, history = s.trained()
     workload = budget.full_finetune(COURSE, s.tokenizer())
-    here = budget.project(history, workload, gpu_name=train._gpu_name(history["device"]))
+    here = budget.project(history, workload, gpu_name=train.gpu_name(history["device"]))
     t4_s = budget.t4_seconds(here["workload"], history["n_params_non_embedding"])
     numbers = {"workload": here["workload"], "here_s": here["projected_total_s"], "here_device": history["device"],
                "measured_s_per_padded_token": here["measured_s_per_padded_token"],

@@ -27,8 +27,8 @@ def test_interleaved_refuses_zero_rounds():
 
 def test_sample_batches_use_real_lengths_and_are_reproducible():
     enc = _enc([3, 9, 4, 12, 5, 6, 7, 8])
-    a = bench.sample_batches(enc, (1, 4), seed=1)
-    b = bench.sample_batches(enc, (1, 4), seed=1)
+    a = data.sample_batches(enc, (1, 4), seed=1)
+    b = data.sample_batches(enc, (1, 4), seed=1)
     for size in (1, 4):
         assert a[size]["input_ids"].shape[0] == size
         assert a[size]["input_ids"].equal(b[size]["input_ids"])
@@ -40,7 +40,7 @@ def test_sample_batches_use_real_lengths_and_are_reproducible():
 
 def test_sample_batches_refuses_a_batch_larger_than_the_data():
     with pytest.raises(ValueError, match="batch size 32 > 8"):
-        bench.sample_batches(_enc([3] * 8), (32,))
+        data.sample_batches(_enc([3] * 8), (32,))
 
 
 def test_distinguishable_needs_non_overlapping_ranges():

@@ -14,7 +14,8 @@ import sys
 import pytest
 import torch
 
-from lab import checkpoint, checkpoint_checks, data, get_profile, models, paths, train
+from lab import checkpoint, checkpoint_checks, data, get_profile, models, train
+from lab.record import paths
 
 SHORT = checkpoint_checks.short_profile(get_profile("smoke"))   # 6 batches per epoch, 2 epochs
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from nbclient import NotebookClient
 
-from lab import claims
+from lab.display import claims
 from lab.site import PageError, render_pages
 from lab.site.freeze import entry_dir
 from lab.site.notebooks import notebook_for
@@ -53,7 +53,7 @@ def test_the_student_notebook_of_the_page_prints_course_and_student_numbers_and_
     assert course["inline"]                                  # the prose's values, for the notebook's text
 
     nb = notebook_for(Path(PAGE), site, install_source="unused")
-    assert "lab.student.use_course(" in nb.cells[2].source and CLAIM in nb.cells[2].source
+    assert "lab.display.student.use_course(" in nb.cells[2].source and CLAIM in nb.cells[2].source
     install = nb.cells.pop(1)                                # lab is importable here already (PYTHONPATH)
     assert "%pip install" in install.source
     env = {k: v for k, v in os.environ.items() if k not in claims.SITE_RENDER_ENV and not k.startswith("LAB_")}

@@ -1,9 +1,9 @@
-"""lab.claims: in a site render a broken claim stops it with its message and numbers (smoke runs only warn, by
+"""lab.display.claims: in a site render a broken claim stops it with its message and numbers (smoke runs only warn, by
 design); in a student's notebook it prints the course's numbers next to the student's and the notebook goes on."""
 import pytest
 
-from lab import claims, student
-from lab.claims import ClaimError
+from lab.display import claims, student
+from lab.display.claims import ClaimError
 
 
 @pytest.fixture

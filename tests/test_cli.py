@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import scratch
+from lab.record import scratch
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,7 +75,7 @@ def test_render_of_a_raising_cell_fails_names_the_cell_and_keeps_the_old_freeze(
 
 
 def test_status_lists_records_with_provenance(tmp_path):
-    code = "from lab import measure; measure.measured('week0/demo', lambda: {'ms': 1.0})"
+    code = "from lab import measure; store.measured('week0/demo', lambda: {'ms': 1.0})"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, env=dict(os.environ, LAB_RECORDS=str(tmp_path)))
     r = lab("status", "--dir", str(tmp_path))
     assert r.returncode == 0, r.stderr
@@ -88,7 +88,7 @@ def test_unknown_profile_is_a_clear_error():
 
 
 def test_status_names_an_unreadable_record_without_nan_and_recommends_what_works(tmp_path):
-    code = "from lab import measure; measure.measured('week0/demo', lambda: {'ms': 1.0})"
+    code = "from lab import measure; store.measured('week0/demo', lambda: {'ms': 1.0})"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, env=dict(os.environ, LAB_RECORDS=str(tmp_path)))
     record = next(tmp_path.rglob("*.json"))
     record.write_text(record.read_text()[:50])
@@ -191,7 +191,7 @@ def test_a_killed_render_leaves_nothing_in_the_temp_folder_that_the_next_run_doe
 
 
 def test_status_marks_a_noisy_record_with_the_load_it_saw(tmp_path):
-    code = ("from lab import measure; measure.measured('week0/demo', lambda quiet: {'ms': 1.0, 'noisy': None if quiet "
+    code = ("from lab import measure; store.measured('week0/demo', lambda quiet: {'ms': 1.0, 'noisy': None if quiet "
             "else {'why': 'spread 0.89 of the median', 'load': [2.1, 1.9]}}, quiet=QUIET)")
     env = dict(os.environ, LAB_RECORDS=str(tmp_path))
     subprocess.run([sys.executable, "-c", code.replace("QUIET", "True")], cwd=ROOT, check=True, env=env)
@@ -264,7 +264,7 @@ def test_course_into_an_empty_root_copies_the_sources_only_and_executes_there(tm
     _course_site(source, broken=False)
     (source / "course/a.qmd").write_text(PAGE.format(
         title="A", label="measures", code="from lab import get_profile, measure\n"
-        "measure.measured('t/a', lambda profile: {'n': 1}, profile=get_profile())"))
+        "store.measured('t/a', lambda profile: {'n': 1}, profile=get_profile())"))
     (source / "requirements-offline.txt").write_text("# no offline assets\n")
     (source / "course/measurements/t/a").mkdir(parents=True)
     (source / "course/measurements/t/a/cpu-x.json").write_text("{}")

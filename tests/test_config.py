@@ -1,6 +1,7 @@
 import pytest
 
-from lab import distill, lora, paths
+from lab import distill, lora
+from lab.record import paths
 from lab.config import GPU, PROFILES, UNPUBLISHABLE, get_profile, recipe
 
 

@@ -1,9 +1,11 @@
-"""lab.course_time: each page's time here from its records, and the T4 estimate for the real course."""
+"""lab.display.course_time: each page's time here from its records, and the T4 estimate for the real course."""
 import json
 
 import pytest
 
-from lab import budget, config, course_time, measure
+from lab import budget, config
+from lab.display import course_time
+from lab.record import store
 
 PAGE = "course/01-fine-tuning.qmd"
 
@@ -18,7 +20,7 @@ def _store(folder, name, key, wall_s, device="cpu", gpu=None, **extra):
 
 def test_the_opening_line_sums_the_wall_time_of_the_pages_own_records(tmp_path, monkeypatch):
     monkeypatch.setenv("LAB_RECORDS", str(tmp_path))
-    key = measure.hardware_key("cpu")
+    key = store.hardware_key("cpu")
     _store(tmp_path, "week1/finetune", key, 200.0)
     _store(tmp_path, "week1/checks", key, 40.0)
     line = course_time.opening_line(PAGE, config.CPU)
@@ -27,7 +29,7 @@ def test_the_opening_line_sums_the_wall_time_of_the_pages_own_records(tmp_path, 
 
 def test_a_missing_record_is_named_not_guessed(tmp_path, monkeypatch):
     monkeypatch.setenv("LAB_RECORDS", str(tmp_path))
-    _store(tmp_path, "week1/finetune", measure.hardware_key("cpu"), 200.0)
+    _store(tmp_path, "week1/finetune", store.hardware_key("cpu"), 200.0)
     line = course_time.opening_line(PAGE, config.CPU)
     assert "not recorded yet" in line and "week1/checks" in line and "took" not in line
 

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from lab import env
+from lab.record import env
 
 
 def _git(root, *args):

@@ -4,6 +4,7 @@ import pytest
 from sklearn.calibration import calibration_curve
 
 from lab import errors
+from lab.display import week3 as show3
 
 
 def _preds(p_fresh, labels, lengths=None, texts=None, name="m"):
@@ -49,7 +50,7 @@ def test_predictions_follow_argmax_and_confidence_is_the_predicted_class():
 
 def test_per_class_rows_count_by_hand():
     # true: 1 1 0 0 ; predicted: 1 0 0 1  -> fresh: precision 1/2, recall 1/2 ; rotten: precision 1/2, recall 1/2
-    rows = errors.per_class_rows([_preds([0.9, 0.2, 0.1, 0.7], [1, 1, 0, 0])])
+    rows = show3.per_class_rows([_preds([0.9, 0.2, 0.1, 0.7], [1, 1, 0, 0])])
     fresh = next(r for r in rows if r["class"] == "fresh")
     assert (fresh["precision"], fresh["recall"], fresh["test snippets"]) == (0.5, 0.5, 2)
 
@@ -71,7 +72,7 @@ def test_length_buckets_count_every_snippet_and_every_error_once():
 def test_agreement_cases_cover_every_snippet():
     a = _preds([0.9, 0.9, 0.1, 0.1], [1, 0, 1, 0], name="a")
     b = _preds([0.9, 0.1, 0.9, 0.9], [1, 0, 1, 0], name="b")
-    counts = {r[""]: r["snippets"] for r in errors.agreement_rows(a, b)}
+    counts = {r[""]: r["snippets"] for r in show3.agreement_rows(a, b)}
     assert counts == {"both right": 1, "only a right": 1, "only b right": 2, "both wrong": 0}
     assert len(errors.disagreements(a, b)) == 3
 

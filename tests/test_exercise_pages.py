@@ -1,5 +1,5 @@
 """Every week has at least two exercises, and each ends in something a student can check: a lab checker
-(lab.exercises.check_...), a lab call that says right or wrong, or an answer in a collapsed callout."""
+(lab.display.exercises.check_...), a lab call that says right or wrong, or an answer in a collapsed callout."""
 from __future__ import annotations
 
 import re

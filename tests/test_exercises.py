@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lab import exercises
+from lab.display import exercises
 
 
 def test_a_number_within_tolerance_is_right_and_one_outside_says_the_expected_value():

@@ -9,7 +9,13 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
-from lab import capstone, distill_runs, errors, quantize_report, report, train_report  # noqa: E402
+from lab import errors  # noqa: E402
+from lab.display import report
+from lab.display import week1 as show1
+from lab.display import week3 as show3
+from lab.display import week4 as show4
+from lab.display import week5 as show5
+from lab.display import week6 as show6
 
 PROV = {"device": "cpu", "cpu": "Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz", "cpu_count": 2}
 ROUTES = ["pytorch-fp32", "pytorch-int8", "onnx-fp32", "onnx-int8-qint8", "onnx-int8-quint8", "torch-compile"]
@@ -41,7 +47,7 @@ def variants():
     names = [("full fine-tune, fp32", 91, 0.832, 16), ("full fine-tune, PyTorch int8", 59, 0.827, 11),
              ("full fine-tune, ONNX Runtime int8", 23, 0.836, 3.1), ("LoRA, merged, fp32", 91, 0.807, 15),
              ("distilled student, fp32", 62, 0.770, 6.1), ("distilled student, ONNX Runtime int8", 16, 0.762, 1.2)]
-    # p10-p90 of +-10%, as the latency record holds them (lab.latency)
+    # p10-p90 of +-10%, as the latency record holds them (lab.recipes.latency)
     return [{"variant": v, "size_mb": mb, "accuracy": acc,
              "latency": {1: {"median_ms": ms, "p10_ms": 0.9 * ms, "p90_ms": 1.1 * ms}}} for v, mb, acc, ms in names]
 
@@ -53,15 +59,15 @@ def page_figures():
                         enumerate(["student, labels only", "student, distilled (T=2, α=0.5)",
                                    "student, distilled (T=4, α=0.5)"])]}
     return {
-        "week 1 learning curve": lambda: train_report.learning_curve(history()),
-        "week 2 learning curve": lambda: train_report.learning_curve(history(seed=3), "LoRA: training loss and "
+        "week 1 learning curve": lambda: show1.learning_curve(history()),
+        "week 2 learning curve": lambda: show1.learning_curve(history(seed=3), "LoRA: training loss and "
                                                                                       "validation accuracy"),
-        "week 3 confusion": lambda: errors.confusion_plot(both),
-        "week 3 reliability": lambda: errors.reliability_plot(both),
-        "week 4 latency": lambda: quantize_report.latency_plot([latency_record()]),
-        "week 4 latency, CPU and GPU": lambda: quantize_report.latency_plot([latency_record(), latency_record(factor=3)]),
-        "week 5 loss": lambda: distill_runs.loss_plot(distill),
-        "week 6 pareto": lambda: capstone.plot(variants(), 1, "Every variant on CPU: Intel(R) Xeon(R) Processor "
+        "week 3 confusion": lambda: show3.confusion_plot(both),
+        "week 3 reliability": lambda: show3.reliability_plot(both),
+        "week 4 latency": lambda: show4.latency_plot([latency_record()]),
+        "week 4 latency, CPU and GPU": lambda: show4.latency_plot([latency_record(), latency_record(factor=3)]),
+        "week 5 loss": lambda: show5.loss_plot(distill),
+        "week 6 pareto": lambda: show6.plot(variants(), 1, "Every variant on CPU: Intel(R) Xeon(R) Processor "
                                                               "(2 cores), batch 1"),
     }
 
@@ -146,7 +152,7 @@ def test_the_old_reliability_counts_beside_each_point_are_caught_colliding():
 
 
 def test_latencies_are_points_on_a_log_axis_with_plain_labels_at_both_ends():
-    fig = quantize_report.latency_plot([latency_record()])
+    fig = show4.latency_plot([latency_record()])
     fig.canvas.draw()
     ax = fig.axes[0]
     assert ax.get_xscale() == "log"

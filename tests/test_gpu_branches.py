@@ -11,8 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from lab import budget, config, latency, measure, quantize, quantize_report, train, train_report
+from lab import budget, config, latency, quantize, train
+from lab.record import store
 from lab.site import render_pages
+from lab.display import week1 as show1
+from lab.display import week4 as show4
+from lab import variants
+from lab.recipes import week1
+from lab.recipes import week4
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = config.SMOKE
@@ -39,9 +45,9 @@ def synthetic_gpu(record: dict) -> dict:
 
 
 def store(rec: dict, records: Path) -> Path:
-    key = measure.hardware_key("cuda", rec["provenance"])
+    key = store.hardware_key("cuda", rec["provenance"])
     path = records / rec["name"] / f"{key}.json"
-    measure.write_atomic(path, json.dumps(rec, indent=2, sort_keys=True))
+    store.write_atomic(path, json.dumps(rec, indent=2, sort_keys=True))
     return path
 
 
@@ -72,13 +78,13 @@ def test_a_synthetic_record_is_marked_and_named_for_the_t4(records):
 
 
 def test_week1_shows_a_t4_column_with_its_peak_from_a_gpu_record(records):
-    cpu = measure.measured("week1/finetune", train.finetune_record, profile=SMOKE, device="cpu")
+    cpu = store.measured("week1/finetune", week1.finetune_record, profile=SMOKE, device="cpu")
     gpu = synthetic_gpu(cpu)
     proj = gpu["result"]["projection"]
     proj["gpu"], proj["peak_tflops"] = T4["name"], budget.peak_tflops(T4["name"])
     proj["fraction_of_peak"] = proj["achieved_tflops"] / proj["peak_tflops"]
     store(gpu, records)
-    rows = train_report.throughput_rows(measure.load_all("week1/finetune", SMOKE.name))
+    rows = show1.throughput_rows(store.load_all("week1/finetune", SMOKE.name))
     by = {r["hardware"]: r for r in rows}
     assert set(by) == {"GPU: Tesla T4", next(k for k in by if k.startswith("CPU"))}
     assert by["GPU: Tesla T4"]["GPU peak TFLOP/s"] == 65.0 and by["GPU: Tesla T4"]["share of peak"].endswith("%")
@@ -86,23 +92,23 @@ def test_week1_shows_a_t4_column_with_its_peak_from_a_gpu_record(records):
 
 def test_week4_executes_its_gpu_rows_fp16_route_and_gpu_claims(records, tmp_path, monkeypatch):
     monkeypatch.setenv("LAB_PROFILE", SMOKE.name)
-    cpu = measure.measured("week4/routes", quantize.measure_routes, profile=SMOKE, device="cpu", run_on="cpu")
-    placement = measure.measured("week4/placement", quantize.measure_placement, profile=SMOKE, device="cpu",
+    cpu = store.measured("week4/routes", week4.routes_record, profile=SMOKE, device="cpu", run_on="cpu")
+    placement = store.measured("week4/placement", week4.placement_record, profile=SMOKE, device="cpu",
                                  route="onnx-int8-quint8", requested="cuda")
     # the fp16 route, measured for real on this CPU: lab.quantize builds and times it the same way on any device
     fp16 = quantize.ROUTES["pytorch-fp16"]
     monkeypatch.setitem(quantize.ROUTES, "pytorch-fp16", fp16.__class__(**{**fp16.__dict__, "devices": ("cpu",)}))
     model, tokenizer = train.finetuned(SMOKE)
     half = quantize.compare_routes(model.cpu().eval(), tokenizer, SMOKE, "cpu", ["pytorch-fp16"])
-    assert quantize_report.route_row({"result": half}, "pytorch-fp16")["status"] == "ok"
+    assert show4.route_row({"result": half}, "pytorch-fp16")["status"] == "ok"
     gpu = synthetic_gpu(cpu)
     gpu["result"]["routes"] = [r for r in gpu["result"]["routes"] if r["route"] != "pytorch-fp16"] + \
         _to_cuda([r for r in half["routes"] if r["route"] == "pytorch-fp16"])
     store(gpu, records)
     store(synthetic_gpu(placement), records)
     # every latency comes from latency/variants: its GPU twin gets the fp16 route's rows, timed for real on the CPU
-    lat = measure.measured("latency/variants", latency.record, profile=SMOKE, device="cpu", run_on="cpu")
-    fp16_rows = latency.time_models({latency.FULL: (model.cpu().eval(), tokenizer, ("pytorch-fp16",))}, SMOKE,
+    lat = store.measured("latency/variants", latency.variants_record, profile=SMOKE, device="cpu", run_on="cpu")
+    fp16_rows = variants.time_models({variants.FULL: (model.cpu().eval(), tokenizer, ("pytorch-fp16",))}, SMOKE,
                                     "cpu")["rows"]
     assert [r["variant"] for r in fp16_rows] == ["full/pytorch-fp16"] * len(SMOKE.bench_batch_sizes)
     gpu_lat = synthetic_gpu(lat)
@@ -118,12 +124,12 @@ def test_week4_executes_its_gpu_rows_fp16_route_and_gpu_claims(records, tmp_path
 
 
 def test_week6_ships_a_pick_for_the_kaggle_gpu_from_a_gpu_latency_record(records, tmp_path):
-    lat = measure.measured("latency/variants", latency.record, profile=SMOKE, device="cpu", run_on="cpu")
+    lat = store.measured("latency/variants", latency.variants_record, profile=SMOKE, device="cpu", run_on="cpu")
     gpu_lat = synthetic_gpu(lat)
     # PyTorch's dynamic int8 has no CUDA kernels: a GPU run has no such rows, and the page must say so
     gpu_lat["result"]["rows"] = [r for r in gpu_lat["result"]["rows"] if r["route"] != "pytorch-int8"]
     why = quantize.skip_reason("pytorch-int8", "cuda", SMOKE)           # what time_models records on a GPU
-    gpu_lat["result"]["skipped"] = [{"model": latency.FULL, "route": "pytorch-int8", "reason": why}]
+    gpu_lat["result"]["skipped"] = [{"model": variants.FULL, "route": "pytorch-int8", "reason": why}]
     store(gpu_lat, records)
 
     freeze = render_smoke("course/06-verification.qmd", records, tmp_path)
@@ -134,12 +140,12 @@ def test_week6_ships_a_pick_for_the_kaggle_gpu_from_a_gpu_latency_record(records
     assert len(kaggle) == 1                                  # one recommendation row, named for the T4
     assert f"Not timed there, so not candidates: full fine-tune, PyTorch int8 ({why})" in md   # the record's reason
     shown = [r for r in freeze["lab"]["records"] if r["name"] == "latency/variants"]
-    assert {r["hardware"] for r in shown} == {"cuda-tesla-t4", measure.hardware_key("cpu", lat["provenance"])}
+    assert {r["hardware"] for r in shown} == {"cuda-tesla-t4", store.hardware_key("cpu", lat["provenance"])}
     assert any(r.get("synthetic") for r in shown)            # so lab check refuses to publish this page
 
 
 def test_capstone_gives_the_gpu_deployment_the_gpu_memory_as_budget(records):
-    lat = measure.measured("latency/variants", latency.record, profile=SMOKE, device="cpu", run_on="cpu")
+    lat = store.measured("latency/variants", latency.variants_record, profile=SMOKE, device="cpu", run_on="cpu")
     gpu_lat = synthetic_gpu(lat)
     rows = [{"variant": "big", "accuracy": 0.9, "size_mb": 1000.0, "latency": {32: _ms(10)}, "source": "x"},
             {"variant": "small", "accuracy": 0.9, "size_mb": 10.0, "latency": {32: _ms(50)}, "source": "x"}]

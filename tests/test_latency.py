@@ -1,4 +1,4 @@
-"""lab.bench's interleaved harness and lab.latency: every variant timed in one shuffled round-robin run, a busy
+"""lab.bench's interleaved harness and lab.recipes.latency: every variant timed in one shuffled round-robin run, a busy
 machine measured (and marked) rather than obeyed, and identical arithmetic measuring alike."""
 import copy
 import itertools
@@ -8,14 +8,17 @@ import time
 import pytest
 import torch
 
-from lab import bench, data, get_profile, latency, models, records_used
+from lab import bench, data, get_profile, latency, models
+from lab.record import records_used
+from lab.display import latency as lat
+from lab import variants
 
 SMOKE = get_profile("smoke")
 
 
 def _batches():
     enc = data.Encoded(input_ids=[[7] * n for n in (3, 9, 4, 12, 5, 6, 7, 8)], labels=[0, 1] * 4, pad_id=0)
-    return bench.sample_batches(enc, (1, 4), seed=0)
+    return data.sample_batches(enc, (1, 4), seed=0)
 
 
 # ---------------------------------------------------------------- the round-robin
@@ -52,7 +55,7 @@ def smoke_model():
     torch.set_num_threads(1)
     model, tok = models.load(SMOKE.model, seed=SMOKE.seed)
     enc = data.encode(tok, data.load_splits(SMOKE).test, SMOKE.max_length)
-    yield model.eval(), bench.sample_batches(enc, SMOKE.bench_batch_sizes, seed=SMOKE.seed)
+    yield model.eval(), data.sample_batches(enc, SMOKE.bench_batch_sizes, seed=SMOKE.seed)
     torch.set_num_threads(threads)
 
 
@@ -72,7 +75,7 @@ def test_two_identical_models_measured_together_have_overlapping_ranges(smoke_mo
     lat = bench.by_variant(res["rows"])
     for b in batches:
         assert not bench.distinguishable(lat["a"][b], lat["b"][b]), (lat["a"][b], lat["b"][b])
-        assert bench.as_fast(lat["a"][b], lat["b"][b]) == bench.NOT_DISTINGUISHABLE
+        assert lat.as_fast(lat["a"][b], lat["b"][b]) == lat.NOT_DISTINGUISHABLE
 
 
 def test_a_model_doing_clearly_more_work_is_distinguishable(smoke_model):
@@ -191,9 +194,9 @@ def test_week4_routes_get_their_latency_from_the_latency_record_of_the_same_hard
     other = {"model": "lora-merged", "route": "pytorch-fp32", "variant": "lora-merged/pytorch-fp32", "batch": 1}
     here = {"result": {"device": "cpu", "rows": [row, other]}, "provenance": prov("Xeon")}
     elsewhere = {"result": {"device": "cpu", "rows": [{**row, "median_ms": 9.0}]}, "provenance": prov("EPYC")}
-    joined, = latency.with_latency([routes], [elsewhere, here])
+    joined, = lat.with_latency([routes], [elsewhere, here])
     assert joined["result"]["latency"] == [row]                  # this hardware's, and the full model's only
-    alone, = latency.with_latency([routes], [elsewhere])
+    alone, = lat.with_latency([routes], [elsewhere])
     assert alone["result"]["latency"] == []
 
 
@@ -226,6 +229,6 @@ def test_time_models_marks_a_record_measured_beside_a_crowd(monkeypatch):
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     monkeypatch.setattr(bench.time, "sleep", lambda s: None)
     model, tok = models.load(SMOKE.model, seed=SMOKE.seed)
-    rec = latency.time_models({latency.FULL: (model.eval(), tok, ("pytorch-fp32",))}, SMOKE, "cpu")
+    rec = variants.time_models({variants.FULL: (model.eval(), tok, ("pytorch-fp32",))}, SMOKE, "cpu")
     assert [r["route"] for r in rec["rows"]] == ["pytorch-fp32"] * len(SMOKE.bench_batch_sizes)
     assert "1.50 of the 2 cores" in rec["noisy"]["why"]

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from lab import data, errors, listing, runtime, train
+from lab import data, errors, runtime, train
+from lab.display import listing
 
 REPO = Path(__file__).resolve().parent.parent
 FROZEN = sorted((REPO / "_freeze").glob("**/execute-results/html.json"))

@@ -1,4 +1,4 @@
-"""lab.lock and lab.scratch: one run per folder, a holder that can be named, and nothing left behind by a kill.
+"""lab.record.lock and lab.record.scratch: one run per folder, a holder that can be named, and nothing left behind by a kill.
 
 The other process is real (a subprocess) and is really killed (SIGKILL): that is what a crashed run does.
 """
@@ -10,11 +10,12 @@ import time
 
 import pytest
 
-from lab import checkpoint, lock, scratch
+from lab import checkpoint
+from lab.record import lock, scratch
 
 HOLDER = """
 import sys, time
-from lab import lock
+from lab.record import lock
 with lock.hold(sys.argv[1], sys.argv[2]):
     print("held", flush=True)
     time.sleep(120)
@@ -118,7 +119,7 @@ def test_prune_removes_dead_writers_leftovers_but_not_a_live_runs_write(tmp_path
 
 KILLED_IN_SCRATCH = """
 import os, signal, sys
-from lab import scratch
+from lab.record import scratch
 with scratch.directory("checks") as d:
     (d / "kernel.json").write_text("{}")
     print(d, flush=True)
@@ -138,7 +139,7 @@ def test_the_next_run_clears_the_scratch_folder_of_a_killed_one(tmp_path):
 
 
 PARENT = """
-from lab import scratch
+from lab.record import scratch
 child = scratch.python("import time; time.sleep(120)")
 print(child.pid, flush=True)
 import time; time.sleep(120)

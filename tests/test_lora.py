@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from lab import checkpoint, config, data, lora, models, train
+from lab.recipes import week2
 
 SMOKE = config.SMOKE
 
@@ -136,13 +137,13 @@ def test_a_changed_lora_setting_is_part_of_the_training_config():
 
 
 def test_week_3_reuses_week_2s_lora_run_instead_of_retraining(tmp_path, monkeypatch, capsys):
-    from lab import lora_runs
+    pass  # (imports moved)
     monkeypatch.setenv("LAB_RUNS", str(tmp_path))
-    rec = lora_runs.record(SMOKE)
+    rec = week2.lora_record(SMOKE)
     assert rec["reload"]["pass"] and rec["trap"]["pass"]
-    trained_weights = checkpoint.fingerprint(checkpoint.weights(lora.load(lora_runs.run_dir(SMOKE) / "adapter",
+    trained_weights = checkpoint.fingerprint(checkpoint.weights(lora.load(lora.run_dir(SMOKE) / "adapter",
                                                                           seed=0).merge_and_unload()))
     capsys.readouterr()
-    model, _ = lora_runs.adapted(SMOKE)
+    model, _ = lora.adapted(SMOKE)
     assert "reloaded the finished run" in capsys.readouterr().out
     assert checkpoint.fingerprint(checkpoint.weights(model.merge_and_unload())) == trained_weights

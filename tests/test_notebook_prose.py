@@ -57,7 +57,7 @@ def test_each_value_sits_where_its_expression_was_and_the_next_cell_shows_the_st
         shown = [v for v in values.values() if v in cell.source] if cell.cell_type == "markdown" else []
         if shown:
             follow = cells[i + 1].source
-            assert "lab.student.show_values(" in follow
+            assert "lab.display.student.show_values(" in follow
             for e, v in values.items():
                 if v in cell.source:
                     assert f"({e!r}, {plain(v)!r}, {e})," in follow      # the course's plain value, then the run's

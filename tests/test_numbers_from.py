@@ -5,7 +5,7 @@ import json
 import os
 from pathlib import Path
 
-from lab import report
+from lab.display import report
 
 CPU = {"device": "cpu", "cpu": "Intel(R) Xeon(R) Processor", "cpu_count": 2, "gpu": None,
        "libraries": {"torch": "2.13.0+cpu"}, "date": "2026-11-28T23:52:06+00:00"}

@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lab import capstone, lora_runs, report
+
+from lab.display import report
+from lab.display import week2 as show2
+from lab.display import week6 as show6
 
 ROOT = Path(__file__).resolve().parent.parent
 FROZEN = sorted((ROOT / "_freeze").glob("**/execute-results/html.json"))
@@ -109,7 +112,7 @@ def test_week6_recommendations_are_headed_in_words_with_units():
     pick = {"deployment": "phone app", "batch": 1, "budget": "100 MB", "ship": "distilled student, ONNX Runtime int8",
             "accuracy": 0.7617, "latency (ms, p10–p90)": "1.23 (1.2–1.3)", "size_mb": 15.94,
             "fit the budget": "2 of 6", "measured on": "CPU: Some CPU (2 cores)"}
-    md = report.markdown_table(capstone.recommendation_rows([pick]))
+    md = report.markdown_table(show6.recommendation_rows([pick]))
     assert raw_keys(md) == []
     assert table_headers(md)[0][1] == "measured on"
     assert table_headers(md)[0][5:8] == ["test accuracy", "latency (ms, p10–p90)", "size (MB)"]
@@ -125,7 +128,7 @@ def test_week2_trap_table_shows_peft_argument_as_code():
     trap = {"rows": [{"modules_to_save": ["classifier", "score"], "trap": {"unsaved": ["pooler.dense.bias"],
                                                                          "pass": False},
                       "reload": {"pass": False, "max_abs_diff": 0.0187}}]}
-    md = report.markdown_table(lora_runs.trap_rows(trap))
+    md = report.markdown_table(show2.trap_rows(trap))
     assert table_headers(md)[0][0] == "`modules_to_save`" and raw_keys(md) == []
 
 
@@ -137,7 +140,7 @@ MESSAGE = ("pooler: initialised at random when the base loads, and not saved wit
 
 
 def test_week2_trap_message_shows_its_fix_as_code():
-    md = lora_runs.trap_message({"message": MESSAGE}).data
+    md = show2.trap_message({"message": MESSAGE}).data
     assert "`modules_to_save=['pooler']`" in md and quoted_literals(md) == []
 
 

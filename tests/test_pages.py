@@ -55,7 +55,8 @@ def _latency_like(profile, noisy):
 
 
 def test_the_index_shows_the_busy_machine_note_for_a_noisy_record_it_lists(tmp_path, monkeypatch):
-    from lab import get_profile, measure
+    from lab import get_profile
+    from lab.record import store
     records = tmp_path / "records"
     env = {"LAB_PROFILE": "smoke", "LAB_RECORDS": str(records)}
     for k, v in env.items():
@@ -63,7 +64,7 @@ def test_the_index_shows_the_busy_machine_note_for_a_noisy_record_it_lists(tmp_p
     frozen = tmp_path / "_freeze" / "index" / "execute-results" / "html.json"
     busy = {"why": "other processes used 1.00 of the 2 cores, above 0.5", "load": [2.5, 2.9, 3.1, 3.0]}
     for noisy in (busy, None):                  # then the same record, measured quiet: the control
-        measure.measured("t/latency", _latency_like, profile=get_profile("smoke"), noisy=noisy)
+        store.measured("t/latency", _latency_like, profile=get_profile("smoke"), noisy=noisy)
         render_pages([ROOT / "index.qmd"], ROOT, freeze_root=tmp_path, env=env)
         markdown = json.loads(frozen.read_text())["result"]["markdown"]
         shown = "Measured on a busy machine" in markdown

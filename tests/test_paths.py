@@ -1,7 +1,8 @@
 """Where lab writes: the checkout's folders in a checkout, ./lab-output when pip-installed, never site-packages."""
 from pathlib import Path
 
-from lab import measure, paths, train
+from lab import train
+from lab.record import store, paths
 from lab.config import CPU, SMOKE
 
 
@@ -10,7 +11,7 @@ def test_in_a_checkout_records_and_runs_stay_in_the_course_folders(monkeypatch):
         monkeypatch.delenv(var, raising=False)
     root = Path(__file__).resolve().parent.parent
     assert paths.checkout() == root
-    assert measure.records_dir("cpu") == root / "course" / "measurements"
+    assert store.records_dir("cpu") == root / "course" / "measurements"
     assert train.run_dir(CPU) == root / "runs" / "cpu-minilm"
 
 
@@ -21,7 +22,7 @@ def test_installed_lab_writes_to_a_working_folder_in_the_current_directory(monke
     monkeypatch.setattr(paths, "package_parent", lambda: tmp_path / "site-packages")
     monkeypatch.chdir(tmp_path)
     assert paths.checkout() is None
-    assert measure.records_dir("cpu") == tmp_path / "lab-output" / "measurements"
+    assert store.records_dir("cpu") == tmp_path / "lab-output" / "measurements"
     assert train.run_dir(CPU) == tmp_path / "lab-output" / "runs" / "cpu-minilm"
 
 
@@ -29,13 +30,14 @@ def test_lab_home_moves_the_working_folder_and_smoke_stays_in_temp(monkeypatch, 
     for var in ("LAB_RECORDS", "LAB_RUNS"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("LAB_HOME", str(tmp_path / "home"))
-    assert measure.records_dir("cpu") == tmp_path / "home" / "measurements"
+    assert store.records_dir("cpu") == tmp_path / "home" / "measurements"
     assert train.run_dir(CPU) == tmp_path / "home" / "runs" / "cpu-minilm"
     assert not str(train.run_dir(SMOKE)).startswith(str(tmp_path / "home"))      # smoke never mixes in
 
 
 def test_provenance_names_the_package_version_where_there_is_no_commit(monkeypatch, tmp_path):
-    from lab import env, report
+    from lab.record import env
+    from lab.display import report
     monkeypatch.setattr(paths, "package_parent", lambda: tmp_path)
     prov = env.provenance()
     assert prov["git"] == {"commit": None, "dirty": None}

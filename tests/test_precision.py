@@ -41,7 +41,7 @@ def _one_step(loss_scale: float):
     weights = {k: v.clone() for k, v in model.state_dict().items()}
     loss_fn = lambda m, batch, idx: m(**batch).loss * loss_scale            # noqa: E731
     before = scaler.get_scale()
-    train._step(model, data.collate(enc, list(range(8))), torch.device("cpu"), "fp16", optimizer, scheduler, scaler,
+    train.step(model, data.collate(enc, list(range(8))), torch.device("cpu"), "fp16", optimizer, scheduler, scaler,
                 SMOKE.grad_clip, loss_fn, list(range(8)))
     changed = any(not torch.equal(v, model.state_dict()[k]) for k, v in weights.items())
     return changed, before, scaler.get_scale()

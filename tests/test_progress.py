@@ -2,7 +2,7 @@
 import io
 import json
 
-from lab.progress import relay
+from lab.record.progress import relay
 from lab.site import render_pages
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import report
+from lab.display import report
 from lab.site import check_published
 from lab.site.check import published_problems
 

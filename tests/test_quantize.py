@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from lab import bench, data, decide, get_profile, models, quantize, quantize_report, runtime, sizes
+from lab import data, decide, get_profile, models, quantize, runtime, sizes
+from lab.display import latency as lat
+from lab.display import week4 as show4
 
 SMOKE = get_profile("smoke")
 
@@ -26,7 +28,7 @@ def minilm(tmp_path_factory):
     model, tok = models.load("minilm", seed=0)
     model.eval()
     enc = data.encode(tok, data.load_splits(SMOKE).test, 128)
-    batch = bench.sample_batches(enc, (32,), seed=0)[32]
+    batch = data.sample_batches(enc, (32,), seed=0)[32]
     with torch.no_grad():
         pooled = model.bert(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).pooler_output
         direction = torch.linalg.svd(pooled - pooled.mean(0), full_matrices=False).Vh[0]   # (hidden,)
@@ -105,7 +107,7 @@ def test_routes_measure_and_skip_with_reasons(tiny):
         assert rows[name]["n"] == SMOKE.test_size
     assert rows[quantize.REFERENCE]["max_logit_diff"] == 0 and rows[quantize.REFERENCE]["size_ratio"] == 1
     assert rows["onnx-int8-qint8"]["placement"]["active"] == [runtime.CPU]
-    assert "latency" not in res           # timed once, with every other variant, by lab.latency
+    assert "latency" not in res           # timed once, with every other variant, by lab.recipes.latency
 
 
 def test_an_export_failure_is_a_row_not_a_crash(tiny, monkeypatch):
@@ -146,7 +148,7 @@ CPU_RECORD = _record(
 
 
 def test_slowdown_table_speedups_are_against_fp32_on_the_same_device():
-    rows = quantize_report.slowdown_table([CPU_RECORD])
+    rows = show4.slowdown_table([CPU_RECORD])
     int8 = next(r for r in rows if r["route"] == "onnx-int8-qint8")
     assert int8["speedup b1"] == "2" and int8["speedup b32"] == "0.5"
     assert int8["size ratio"] == pytest.approx(4.0)
@@ -157,7 +159,7 @@ def test_slowdown_table_speedups_are_against_fp32_on_the_same_device():
 
 
 def test_decision_table_is_computed_from_the_records():
-    rows = {r["deployment"]: r for r in decide.decision_table([CPU_RECORD])}
+    rows = {r["deployment"]: r for r in show4.decision_table([CPU_RECORD])}
     assert rows["Kaggle GPU"]["verdict"].startswith("not measured: no cuda record")
     laptop, phone, serverless = rows["laptop CPU"], rows["phone or edge device"], rows["serverless, cold start"]
     assert laptop["speedup vs PyTorch fp32"] == pytest.approx(2.0) and laptop["faster?"] == "yes"
@@ -171,7 +173,7 @@ def test_decision_says_slower_on_a_gpu_where_int8_falls_back():
     gpu = _record("cuda", [_route("pytorch-fp32", 100), _route("onnx-int8-quint8", 25)],
                   [_lat("pytorch-fp32", 32, 10), _lat("onnx-int8-quint8", 32, 120)],
                   gpu={"name": "Tesla T4", "memory_gb": 14.6})
-    row = decide.decide(decide.DEPLOYMENTS[0], [CPU_RECORD, gpu])
+    row = show4.decision(decide.DEPLOYMENTS[0], [CPU_RECORD, gpu])
     assert row["faster?"] == "no, slower" and row["speedup vs PyTorch fp32"] == pytest.approx(10 / 120)
     assert row["size matters?"] == "no"
 
@@ -179,11 +181,11 @@ def test_decision_says_slower_on_a_gpu_where_int8_falls_back():
 def test_overlapping_ranges_are_not_a_speedup_anywhere_week4_shows_one():
     close = _record("cpu", [_route("pytorch-fp32", 100), _route("onnx-int8-qint8", 25)],
                     [_lat("pytorch-fp32", 1, 10, spread=0.2), _lat("onnx-int8-qint8", 1, 9, spread=0.2)])
-    int8 = next(r for r in quantize_report.slowdown_table([close]) if r["route"] == "onnx-int8-qint8")
-    assert int8["speedup b1"] == bench.NOT_DISTINGUISHABLE
-    laptop = decide.decide(decide.DEPLOYMENTS[1], [close])
-    assert laptop["speedup vs PyTorch fp32"] == bench.NOT_DISTINGUISHABLE
-    assert laptop["faster?"] == bench.NOT_DISTINGUISHABLE and "faster" not in laptop["verdict"]
+    int8 = next(r for r in show4.slowdown_table([close]) if r["route"] == "onnx-int8-qint8")
+    assert int8["speedup b1"] == lat.NOT_DISTINGUISHABLE
+    laptop = show4.decision(decide.DEPLOYMENTS[1], [close])
+    assert laptop["speedup vs PyTorch fp32"] == lat.NOT_DISTINGUISHABLE
+    assert laptop["faster?"] == lat.NOT_DISTINGUISHABLE and "faster" not in laptop["verdict"]
 
 
 def _same_runtime_record(b1_ratio, b32_ratio):
@@ -198,10 +200,10 @@ def _same_runtime_record(b1_ratio, b32_ratio):
 def test_int8_faster_beyond_the_noise_at_one_batch_size_is_enough():
     # issue 18: 0.93x at batch 1 (inside the noise) and 1.65x at batch 32 (beyond it) is "faster at one batch size
     # at least"; here 0.97x and 1.8x
-    s = quantize_report.summary(_same_runtime_record(0.97, 1.8), (1, 32))
+    s = show4.summary(_same_runtime_record(0.97, 1.8), (1, 32))
     assert s.beyond_noise == {1: False, 32: True}
-    assert s.same_runtime_text[1] == bench.NOT_DISTINGUISHABLE and s.same_runtime_text[32] == "1.8x as fast"
+    assert s.same_runtime_text[1] == lat.NOT_DISTINGUISHABLE and s.same_runtime_text[32] == "1.8x as fast"
     faster = {b: s.same_runtime[b] > 1 and s.beyond_noise[b] for b in s.same_runtime}
     assert any(faster.values())
-    s = quantize_report.summary(_same_runtime_record(0.97, 1.02), (1, 32))      # the control: nowhere apart
+    s = show4.summary(_same_runtime_record(0.97, 1.02), (1, 32))      # the control: nowhere apart
     assert not any(s.same_runtime[b] > 1 and s.beyond_noise[b] for b in s.same_runtime)

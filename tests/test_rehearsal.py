@@ -11,9 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from lab import claims, config, course_time, distill, distill_runs, lora, lora_runs, measure, quantize, train, verify
+from lab import config, distill, lora, quantize, train
+from lab.display import claims, course_time
+from lab.record import store
+from lab.recipes import verify
 from lab.site import render_pages
 from lab.site.check import check_site
+from lab.recipes import week1
+from lab.recipes import week2
 
 R = config.REHEARSAL_SMOKE
 
@@ -30,14 +35,14 @@ def folders(tmp_path_factory):
 
 
 def test_the_rehearsal_fine_tunes_modernbert_and_projects_the_full_workload(folders):
-    r = measure.measured("week1/finetune", train.finetune_record, profile=R, device="cpu")["result"]
+    r = store.measured("week1/finetune", week1.finetune_record, profile=R, device="cpu")["result"]
     assert r["model"]["key"] == "tiny-modernbert" and r["history"]["precision"] == "fp32"
     assert r["projection"]["workload"]["examples"] == 10_201 and r["projection"]["workload"]["epochs"] == R.epochs
     assert "gpu" not in r["projection"]["workload"]["question"]       # week 1 projects its own profile's recipe
 
 
 def test_lora_on_modernbert_adapts_wqkv_wo_wi_and_reloads_bit_identically(folders):
-    r = measure.measured("week2/lora", lora_runs.record, profile=R, device="cpu")["result"]
+    r = store.measured("week2/lora", week2.lora_record, profile=R, device="cpu")["result"]
     assert set(r["targets"]) == {"Wqkv", "Wo", "Wi"}
     assert r["settings"]["r"] == lora.settings_for(config.GPU).r             # the T4 course's rank and rate
     assert r["trap"]["pass"] and r["reload"]["pass"] and r["merge"]["same_predictions"]
@@ -59,7 +64,7 @@ def test_week5_caches_modernberts_logits_keyed_by_its_weights_and_distils_minilm
     stamp = cache.stat().st_mtime_ns
     assert distill.teacher_logits(R).equal(logits) and cache.stat().st_mtime_ns == stamp    # read, not recomputed
     assert distill.student_key(R) == distill.student_key(config.GPU) == "minilm-l2"
-    model, _ = distill_runs.student(R, distill_runs.SWEEP[0], logits=logits)
+    model, _ = distill.student(R, distill.SWEEP[0], logits=logits)
     assert model.config.num_hidden_layers == 2 and "per snippet" in distill.student_why()
 
 

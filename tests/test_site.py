@@ -289,7 +289,7 @@ def test_check_fails_on_a_root_without_pages(tmp_path):
 KILLED_WRITE = """
 import os, signal, sys
 from pathlib import Path
-from lab import scratch
+from lab.record import scratch
 from lab.site import freeze
 
 def die(*args, **kwargs):
@@ -380,7 +380,7 @@ def test_the_course_notebooks_install_what_the_makefile_installs():
 
 
 def test_the_kernel_knows_which_page_it_executes(tmp_path):
-    # lab.claims names the page in a broken claim's message; it learns the page from LAB_PAGE.
+    # lab.display.claims names the page in a broken claim's message; it learns the page from LAB_PAGE.
     (tmp_path / "week").mkdir()
     page = tmp_path / "week" / "p.qmd"
     page.write_text('---\ntitle: "P"\n---\n\n```{python}\nimport os\nprint(os.environ["LAB_PAGE"])\n```\n')
@@ -392,7 +392,7 @@ def test_the_kernel_knows_which_page_it_executes(tmp_path):
 # ---- freshness follows records: the freeze lists the records a page showed -------------------------------------
 
 RECORD_PAGE = ('---\ntitle: "R"\n---\n\n```{python}\nfrom lab import measure\n\ndef f(x):\n    return {"y": x}\n\n'
-               'record = measure.measured("t/shown", f, x=1)\nothers = measure.load_all("t/other")\n```\n')
+               'record = store.measured("t/shown", f, x=1)\nothers = store.load_all("t/other")\n```\n')
 
 
 def _record_site(root: Path, other: dict | None = None) -> Path:

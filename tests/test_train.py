@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from lab import budget, checkpoint, data, get_profile, models, train, train_report
+from lab import budget, checkpoint, data, get_profile, models, train
+from lab.display import week1 as show1
+from lab.recipes import week1
 
 SMOKE = get_profile("smoke")
 
@@ -157,7 +159,7 @@ def test_finetuned_trains_once_then_reloads(tmp_path, monkeypatch):
     monkeypatch.setenv("LAB_RUNS", str(tmp_path))
     first, _ = train.finetuned(SMOKE)
     calls = []
-    monkeypatch.setattr(train, "_step", lambda *a: calls.append(1))     # a reload must not train
+    monkeypatch.setattr(train, "step", lambda *a: calls.append(1))     # a reload must not train
     second, _ = train.finetuned(SMOKE)
     assert not calls
     assert checkpoint.fingerprint(checkpoint.weights(first)) == checkpoint.fingerprint(checkpoint.weights(second))
@@ -179,14 +181,14 @@ def test_finetuned_retrains_when_the_profile_changed(tmp_path, monkeypatch):
 def test_finetune_record_is_plain_json_with_projection(tmp_path, monkeypatch):
     import json
     monkeypatch.setenv("LAB_RUNS", str(tmp_path))
-    rec = train.finetune_record(SMOKE)
+    rec = week1.finetune_record(SMOKE)
     assert json.loads(json.dumps(rec)) == rec
     assert rec["test"]["n"] == rec["data"]["test"] and set(rec["baseline"]) >= {"accuracy", "macro_f1"}
     proj = rec["projection"]
     assert proj["workload"]["examples"] > rec["data"]["train"]      # the full split, not the smoke subset
     assert proj["fits"] == (proj["projected_total_s"] <= proj["budget_s"])
     assert checkpoint.latest(train.run_dir(SMOKE)) is not None       # the checkpoint later weeks start from
-    train_report.learning_curve(rec["history"])
+    show1.learning_curve(rec["history"])
 
 
 # ---------------------------------------------------------------- budget

@@ -1,4 +1,4 @@
-"""lab.verify: the scorecard passes a sound tiny model, and each check fails a candidate broken in its own way,
+"""lab.recipes.verify: the scorecard passes a sound tiny model, and each check fails a candidate broken in its own way,
 naming the reason. Plus the command line's answers to bad usage (exit 2, one line, no traceback)."""
 import os
 import random
@@ -9,14 +9,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from lab import budget, config, lora, quantize, verify, verify_checks, verify_report
+from lab import budget, config, lora, quantize, verify_checks
+from lab.recipes import verify
+from lab.display import scorecard
 
 SMOKE = config.SMOKE
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _status(card, name):
-    return verify_report.check(card, name)
+    return scorecard.check(card, name)
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +30,7 @@ def records(tmp_path_factory):
 def tiny_bert_record(records):
     with pytest.MonkeyPatch.context() as mp:     # a module fixture runs before conftest's per-test LAB_RECORDS
         mp.setenv("LAB_RECORDS", str(records))
-        return verify.measure("tiny-bert", SMOKE)
+        return verify.record("tiny-bert", SMOKE)
 
 
 def test_a_sound_tiny_model_passes_every_check_but_the_licence_of_a_stand_in(tiny_bert_record):
@@ -46,7 +48,7 @@ def test_the_scorecard_is_a_measurement_record_with_provenance(tiny_bert_record,
     monkeypatch.setenv("LAB_RECORDS", str(records))
     assert tiny_bert_record["name"] == "verify/tiny-bert"
     assert tiny_bert_record["provenance"]["cpu"]
-    assert verify.measure("tiny-bert", SMOKE)["provenance"] == tiny_bert_record["provenance"]   # reused, not rerun
+    assert verify.record("tiny-bert", SMOKE)["provenance"] == tiny_bert_record["provenance"]   # reused, not rerun
 
 
 def test_a_module_left_out_of_the_adapter_fails_the_lora_check_naming_it(tmp_path):

@@ -28,9 +28,9 @@ from pathlib import Path
 
 import yaml
 
-from lab import paths
+from lab.record import paths
 from lab.config import UNPUBLISHABLE
-from lab.records_used import noisy_text
+from lab.record.records_used import noisy_text
 
 from . import gpu_claims
 from .freeze import FREEZE_DIR, entry_dir, leftovers
@@ -116,7 +116,7 @@ def check_page(root: Path, rel: str) -> list[str]:
 
 def record_problems(root: Path, lab: dict) -> list[str]:
     """What is wrong with the records a freeze entry lists (its `lab` key): changed or missing since the page was
-    frozen, noisy, or synthetic. Each is looked up in the site's records folder (lab.paths.site_records_dir)."""
+    frozen, noisy, or synthetic. Each is looked up in the site's records folder (lab.record.paths.site_records_dir)."""
     profiles = lab.get("profiles") or [None]
     folder = paths.site_records_dir(root, profiles[0])
     problems = []

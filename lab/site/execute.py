@@ -15,7 +15,7 @@ What is reproduced from quarto-cli (src/resources/jupyter/notebook.py and lang/p
 
 The kernel is always the interpreter running this code (sys.executable), so the packages of
 the current virtual environment are the ones the page sees, whatever kernelspecs are installed.
-It talks over IPC sockets in a private scratch folder (lab.scratch) rather than TCP: no other user
+It talks over IPC sockets in a private scratch folder (lab.record.scratch) rather than TCP: no other user
 of the machine can reach it, ipykernel has no plain-TCP warning to print, and the connection file
 (which holds the kernel's HMAC key) goes away with the folder, even after a kill.
 
@@ -43,8 +43,8 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from traitlets import default
 
-from lab import scratch
-from lab.progress import CHANNEL_ENV, relay
+from lab.record import scratch
+from lab.record.progress import CHANNEL_ENV, relay
 
 from .qmd import Cell, Page
 
@@ -124,11 +124,11 @@ def _asked(module: str, function: str) -> str:
 
 
 # Which lab profiles the page's code used (lab.config keeps the list), and which measurement records it showed
-# (lab.records_used): both go into the freeze entry.
+# (lab.record.records_used): both go into the freeze entry.
 USED_PROFILES = _asked("lab.config", "used_profiles")
-USED_RECORDS = _asked("lab.records_used", "used_records")
-# What the page's claims measured and on which machine (lab.student.course_record): the student notebook shows it.
-COURSE_RECORD = ("__import__('json').dumps(__import__('lab.student').student.course_record() "
+USED_RECORDS = _asked("lab.record.records_used", "used_records")
+# What the page's claims measured and on which machine (lab.display.student.course_record): the student notebook shows it.
+COURSE_RECORD = ("__import__('json').dumps(__import__('lab.display.student').student.course_record() "
                  "if 'lab' in __import__('sys').modules else {})")
 
 
@@ -136,8 +136,8 @@ COURSE_RECORD = ("__import__('json').dumps(__import__('lab.student').student.cou
 class ExecutedPage:
     cells: list  # one ExecutedCell per parsed cell
     profiles: list[str]  # the lab profiles the page used (lab.config.used_profiles); [] when none
-    records: list[dict] = field(default_factory=list)  # the records it showed (lab.records_used); [] when none
-    course: dict = field(default_factory=dict)  # the claims' numbers and machine (lab.student.course_record)
+    records: list[dict] = field(default_factory=list)  # the records it showed (lab.record.records_used); [] when none
+    course: dict = field(default_factory=dict)  # the claims' numbers and machine (lab.display.student.course_record)
 
 
 @dataclass
@@ -180,9 +180,9 @@ def execute_page(page: Page, execute: dict, env: dict | None = None, timeout: in
     )
     setup = nbformat.v4.new_code_cell(SETUP_CODE)
     nb.cells = [setup] + [nbformat.v4.new_code_cell(c.source) for c in code]
-    # LAB_PAGE tells the page's own code which page it is (lab.claims names it in a broken claim's message).
+    # LAB_PAGE tells the page's own code which page it is (lab.display.claims names it in a broken claim's message).
     # LAB_PROGRESS_FILE is the side channel for progress bars: whatever the kernel writes to stdout/stderr, even
-    # to fd 2, becomes a cell output and would be frozen, so lab.progress writes there and we relay it.
+    # to fd 2, becomes a cell output and would be frozen, so lab.record.progress writes there and we relay it.
     # Both it and the kernel's connection file live in one private scratch folder that a kill leaves to the next run.
     results: list[ExecutedCell] = []
     number = 0

@@ -4,7 +4,7 @@ Layout (as Quarto's project freezer): `_freeze/<page path without .qmd>/execute-
 and `_freeze/<page path without .qmd>/figure-html/<figure files>`.
 
 The whole entry is built in a temporary directory next to its final place and then swapped
-into place (lab.scratch.replace_dir), so a failed or killed render never leaves a half-written
+into place (lab.record.scratch.replace_dir), so a failed or killed render never leaves a half-written
 entry or none: at every instant the entry is the old one or the new one (where the OS cannot
 swap two folders atomically, a kill between the two renames leaves the old entry aside, and
 `recover`, run by the next render, puts it back). A failed render of a page leaves its previous
@@ -13,9 +13,9 @@ it, dropping figures that are no longer produced.
 
 Beyond Quarto's two keys, html.json may carry `"lab": {"profiles": [...], "records": [...]}`: the
 lab profiles the page's code used (lab.config.used_profiles), and the measurement records it
-showed (lab.records_used), each as `{"name": "week4/routes", "hardware": "cpu-intel-...",
+showed (lab.record.records_used), each as `{"name": "week4/routes", "hardware": "cpu-intel-...",
 "sha256": <of the record file>}`, plus the record's `noisy` note or `synthetic: true`. A record is
-named relative to the site's records folder (lab.paths.site_records_dir: course/measurements in
+named relative to the site's records folder (lab.record.paths.site_records_dir: course/measurements in
 the checkout, DIR/course/measurements for `--root DIR`), at `<name>/<hardware>.json`, so the
 entry holds no path of the machine that executed it. Quarto reads only `hash` and `result`, and
 drops the key when it re-executes a page itself. `python -m lab check` fails on a page executed
@@ -32,7 +32,7 @@ import re
 import shutil
 from pathlib import Path
 
-from lab import scratch
+from lab.record import scratch
 
 FREEZE_DIR = "_freeze"
 

@@ -2,7 +2,7 @@
 
 The course's numbers come from whatever machine rendered the page, usually a CPU. A sentence such as "on the
 GPU, int8 ran 12x slower" states a measurement; unless the page showed a `cuda-*` record (its freeze lists the
-records it showed, lab.records_used, and `lab check` holds each to its file), nothing on the site backs it.
+records it showed, lab.record.records_used, and `lab check` holds each to its file), nothing on the site backs it.
 `lab check` runs `problems(root)` over every frozen page and names each such sentence.
 
 What counts as a GPU-result sentence (a heuristic, deliberately narrow, so that it does not cry wolf):
@@ -80,7 +80,7 @@ def gpu_result_sentences(markdown: str) -> list[str]:
 
 
 def backed(records: list[dict]) -> bool:
-    """Whether a page's freeze lists a `cuda-*` record among those it showed (lab.records_used: the freeze's
+    """Whether a page's freeze lists a `cuda-*` record among those it showed (lab.record.records_used: the freeze's
     `lab.records`, whose hashes `lab check` holds to the files)."""
     return any(str(r.get("hardware", "")).startswith("cuda-") for r in records)
 

@@ -146,7 +146,7 @@ def _escaped_markdown(s: str) -> str:
     return s
 
 
-def _inline_value(result: dict) -> str | None:
+def inline_value(result: dict) -> str | None:
     data = result.get("data", {})
     mime = mime_type(data)
     if mime is None:
@@ -163,7 +163,7 @@ def _inline_value(result: dict) -> str | None:
 def resolve_inline(lines: list[str], results: dict) -> list[str]:
     def sub(m: re.Match) -> str:
         result = results.get(m.group(2).strip())
-        value = _inline_value(result) if result else None
+        value = inline_value(result) if result else None
         return m.group(1) + value if value else m.group(0)  # (Quarto) empty values stay as code
 
     return [INLINE_EXPR.sub(sub, line) for line in lines]

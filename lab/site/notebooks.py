@@ -11,7 +11,7 @@ Each notebook starts with
   3. a cell that reports the GPUs (count and names), onnxruntime's providers (listed, and those lab asks for), and
      the python/torch/transformers/peft/onnxruntime versions, so a student's report says what it ran on. It
      imports lab first (lab turns onnxruntime's telemetry off before anything imports onnxruntime), and hands
-     lab.student the course's numbers of this page (from its freeze entry: the claims' numbers and the machine);
+     lab.display.student the course's numbers of this page (from its freeze entry: the claims' numbers and the machine);
 then the page's own markdown and code cells in order. Code cells lose their `#|` option lines (Quarto's, which
 mean nothing in Jupyter), so output hidden on the page, such as a training progress bar, shows in the notebook.
 Cells hidden on the page are kept (later cells need what they define). The front matter is dropped: its title
@@ -20,7 +20,7 @@ is in the first cell. Everything is resolved here, at generation: the notebook r
 Prose becomes Jupyter Markdown (lab.site.nbprose): an inline `{python} expr` shows the value the site's render
 printed there (recorded in the page's freeze entry, used only while that entry is fresh), callouts become
 blockquotes or `<details>`. A small code cell right after such a markdown cell prints the student's own values
-next to the course's (lab.student.show_values).
+next to the course's (lab.display.student.show_values).
 """
 from __future__ import annotations
 
@@ -31,10 +31,12 @@ from pathlib import Path
 
 import nbformat
 
-from lab.paths import WORKING_FOLDER
+from lab.record.paths import WORKING_FOLDER
 
 from .freeze import entry_dir
-from .markdown import _inline_value
+from lab.display.report import notebook_name
+
+from .markdown import inline_value
 from .nbprose import Prose, plain
 from .qmd import parse_page, split_cells, split_front_matter
 
@@ -160,10 +162,10 @@ def intro(page, hardware: str | None) -> str:
 
 def course_values(executed) -> dict:
     """What the site's render measured that the student notebook quotes (stored in the freeze entry's "lab" key):
-    the machine and the claims' numbers (lab.student.course_record, asked of the kernel) and each inline
+    the machine and the claims' numbers (lab.display.student.course_record, asked of the kernel) and each inline
     expression's value as the page printed it."""
     inline = {expr.strip(): value for done in executed.cells for expr, result in done.user_expressions.items()
-              if (value := _inline_value(result)) is not None}
+              if (value := inline_value(result)) is not None}
     if not inline and not executed.course.get("claims"):
         return {}                   # nothing the notebook quotes: the machine alone says nothing
     return {**executed.course, **({"inline": inline} if inline else {})}
@@ -182,10 +184,10 @@ def frozen_course_values(page, root: Path) -> dict:
 
 
 def course_code(record: dict) -> str:
-    """The version cell's last lines: the course's record of this page (machine, claims' numbers) for lab.student."""
+    """The version cell's last lines: the course's record of this page (machine, claims' numbers) for lab.display.student."""
     claims = [f"        {claim!r}: {numbers!r}," for claim, numbers in (record.get("claims") or {}).items()]
     return "\n".join(["# The course's numbers of this page (from the site's render), shown next to yours where a "
-                      "claim differs.", "import lab.student", "lab.student.use_course({",
+                      "claim differs.", "import lab.display.student", "lab.display.student.use_course({",
                       f"    'hardware': {record.get('hardware')!r},", "    'claims': {", *claims, "    },", "})"])
 
 
@@ -193,7 +195,7 @@ def values_code(expressions: list[str], values: dict) -> str:
     """The cell after a markdown cell with inline values: this run's values next to the course's."""
     rows = [f"    ({e!r}, {plain(values[e]) if e in values else None!r}, {e})," for e in expressions]
     return "\n".join(["# Your run's values next to the course's (which the text above quotes)",
-                      "import lab.student", "lab.student.show_values([", *rows, "])"])
+                      "import lab.display.student", "lab.display.student.show_values([", *rows, "])"])
 
 
 def notebook_for(page_path: Path, root: Path, install_source: str,
@@ -230,12 +232,6 @@ def notebook_for(page_path: Path, root: Path, install_source: str,
     })
     nbformat.validate(nb)
     return nb
-
-
-def notebook_name(page) -> str:
-    """The student notebook's file name for a page: flat, by stem (course/01-fine-tuning.qmd -> 01-fine-tuning.ipynb).
-    Pages link to it through lab.report.notebook_links, so both sides use this one function."""
-    return f"{Path(page).stem}.ipynb"
 
 
 def write_notebooks(pages: list[Path], root: Path, out_dir: Path, install_source: str,

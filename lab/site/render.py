@@ -9,7 +9,7 @@ goes on to the next page and reports every failure at the end (`python -m lab co
 broken page must not keep the other seven stale). Either way a failed page keeps its previous
 entry. Ctrl-C (Interrupted) stops both at once.
 
-The kernels read and write the site's records folder (lab.paths.site_records_dir): for a site
+The kernels read and write the site's records folder (lab.record.paths.site_records_dir): for a site
 outside this checkout they are told it through $LAB_RECORDS, so `lab check --root DIR` finds the
 records that DIR's freeze lists.
 """
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from lab import lock, paths
+from lab.record import lock, paths
 
 from .execute import Interrupted, PageError, execute_page
 from .freeze import FREEZE_DIR, entry_dir, recover, result_json, write_entry

@@ -128,7 +128,7 @@ def started(root: Path) -> dict:
     """When, where and at which commit of lab a run starts (taken before it, so an edit during a run that lasts half
     an hour cannot be credited to it)."""
     import datetime as dt
-    from lab import env as lab_env
+    from lab.record import env as lab_env
     return {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "machine": lab_env.device_label({"device": "cpu", "cpu": lab_env.cpu_name(), "cpu_count": os.cpu_count()}),
             "lab_commit": lab_env.git_state(root)}

@@ -1,14 +1,14 @@
 """Code on the page, from lab's own source: what a student reads is the code that produced the numbers.
 
-    listing.show(train._step)        # in a page cell: the function's current source as a python code block
+    listing.show(train.step)        # in a page cell: the function's current source as a python code block
 
 renders as a caption naming where the code lives, then the source exactly as `inspect.getsource` returns it
 (dedented, for a method):
 
-    **`lab.train._step`** (`lab/train.py`, line 231)
+    **`lab.train.step`** (`lab/train.py`, line 231)
 
     ```python
-    def _step(model, batch, device, optimizer, scheduler, scaler, grad_clip, loss_fn=None, idx=None) -> float:
+    def step(model, batch, device, optimizer, scheduler, scaler, grad_clip, loss_fn=None, idx=None) -> float:
         ...
     ```
 
@@ -29,7 +29,7 @@ _BLOCK = re.compile(r"^\*\*`(?P<name>lab(?:\.\w+)+)`\*\* \(`[^`]+`, line \d+\)\n
 
 
 def name_of(obj) -> str:
-    """'lab.train._step': the dotted name a reader can import, `module.qualname`."""
+    """'lab.train.step': the dotted name a reader can import, `module.qualname`."""
     return f"{obj.__module__}.{obj.__qualname__}"
 
 
@@ -64,7 +64,7 @@ def blocks(page_markdown: str) -> list[tuple[str, str]]:
 
 
 def resolve(name: str):
-    """The object a dotted name from `blocks` names: 'lab.train._step' -> the function (a class's method too)."""
+    """The object a dotted name from `blocks` names: 'lab.train.step' -> the function (a class's method too)."""
     parts = name.split(".")
     for cut in range(len(parts) - 1, 0, -1):
         try:

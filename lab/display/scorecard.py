@@ -1,9 +1,10 @@
-"""How a scorecard (lab.verify) is shown: the terminal's Markdown table, and the page's tables across candidates."""
+"""How a scorecard (lab.recipes.verify) is shown: the terminal's Markdown table, and the page's tables across candidates."""
 from __future__ import annotations
 
-from lab import env, models
-from lab.report import markdown_table
-from lab.verify import CHECKS
+from lab import models
+from lab.record import env
+from lab.display.report import markdown_table
+from lab.recipes.verify import CHECKS
 
 MARK = {"pass": "pass", "fail": "FAIL", "warn": "warn"}
 

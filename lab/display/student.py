@@ -3,7 +3,7 @@
 The site render (lab.site) records, in the page's kernel, every claim a page checks with its numbers and the
 machine they came from (`course_record`), and writes that record into the page's freeze entry. The notebook
 writer (lab.site.notebooks) puts it into the notebook's setup cell (`use_course`), because a student has no
-checkout to read it from. When a claim does not hold in the student's run, lab.claims calls `show_claim`: the
+checkout to read it from. When a claim does not hold in the student's run, lab.display.claims calls `show_claim`: the
 course's numbers and the student's side by side, and what a difference may mean. The small cells after the
 prose call `show_values` the same way for the values written into the text.
 """
@@ -43,8 +43,8 @@ def shown(value, width: int = 80) -> str:
 
 @functools.lru_cache(maxsize=1)
 def machine() -> str:
-    """'GPU: Tesla T4 (x2)' when torch sees a CUDA GPU, else 'CPU: <model> (<n> cores)' (lab.env's label)."""
-    from lab import env
+    """'GPU: Tesla T4 (x2)' when torch sees a CUDA GPU, else 'CPU: <model> (<n> cores)' (lab.record.env's label)."""
+    from lab.record import env
     gpu = env.gpu()
     if gpu:
         return f"GPU: {gpu['name']}" + (f" (x{gpu['count']})" if gpu.get("count", 1) > 1 else "")
@@ -52,7 +52,7 @@ def machine() -> str:
 
 
 def remember(claim: str, numbers: dict) -> None:
-    """Called by lab.claims in the site render, for every claim checked."""
+    """Called by lab.display.claims in the site render, for every claim checked."""
     _checked[claim] = {name: shown(value) for name, value in numbers.items()}
 
 

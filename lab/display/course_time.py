@@ -1,6 +1,6 @@
 """How long a page takes: measured on this machine, and for the real course (ModernBERT-base on a Kaggle T4).
 
-    lab.course_time.opening_line("course/01-fine-tuning.qmd", profile)
+    lab.display.course_time.opening_line("course/01-fine-tuning.qmd", profile)
     # 'On this machine (CPU: Intel(R) Xeon(R) Processor (2 cores)) this page's measurements took 4.2 min. For the
     #  real course (modernbert-base on a Kaggle T4), about 41 s of GPU arithmetic: an *estimate* from FLOPs at 25%
     #  of the T4's 65 TFLOP/s fp16 peak (loading, start-up and CPU-side work come on top), until a T4 record
@@ -21,10 +21,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from lab import budget, config, data, env, measure, models
+from lab import budget, config, data, models
+from lab.record import env, store
 
 # The records each page measures (its own, not the earlier weeks' it reads). "picking a model" measures one
-# scorecard record per candidate of the profile: lab.verify.PAGE.
+# scorecard record per candidate of the profile: lab.recipes.verify.PAGE.
 PAGE_RECORDS = {
     "course/01-fine-tuning.qmd": ("week1/finetune", "week1/checks"),
     "course/02-lora.qmd": ("week2/lora", "week2/trap"),
@@ -32,7 +33,7 @@ PAGE_RECORDS = {
     "course/04-quantization.qmd": ("week4/routes", "week4/placement", "latency/variants"),
     "course/05-distillation.qmd": ("week5/distill",),
     "course/06-verification.qmd": ("week6/variants",),
-    "course/picking-a-model.qmd": None,     # from lab.verify.PAGE, per profile
+    "course/picking-a-model.qmd": None,     # from lab.recipes.verify.PAGE, per profile
     "index.qmd": (),
 }
 
@@ -73,7 +74,7 @@ def page_records(page: str, profile) -> tuple[str, ...]:
         raise ValueError(f"unknown page {page!r}; pages: {', '.join(PAGE_RECORDS)}")
     names = PAGE_RECORDS[page]
     if names is None:
-        from lab import verify
+        from lab.recipes import verify
         names = tuple(verify.record_name(m) for m, _ in verify.PAGE.get(profile.name, []))
     return names
 
@@ -81,12 +82,12 @@ def page_records(page: str, profile) -> tuple[str, ...]:
 def measured_here(page: str, profile, device: str = "cpu") -> tuple[float | None, str, list[str]]:
     """(seconds, hardware label, missing record names): the sum of wall_s of the page's records for this machine."""
     prov = env.provenance(device)
-    key = measure.hardware_key(device, prov)
+    key = store.hardware_key(device, prov)
     total, missing = 0.0, []
     for name in page_records(page, profile):
         try:
-            rec = measure.read(measure.record_path(name, key, profile.name))
-        except measure.Unreadable:
+            rec = store.read(store.record_path(name, key, profile.name))
+        except store.Unreadable:
             rec = None
         if rec is None or rec.get("wall_s") is None:
             missing.append(name)
@@ -100,7 +101,7 @@ def t4_records(page: str, profile) -> float | None:
     total = 0.0
     names = page_records(page, config.PROFILES["gpu"])
     for name in names:
-        recs = [r for r in measure.load_all(name, profile.name) if _on_a_t4(r)]
+        recs = [r for r in store.load_all(name, profile.name) if _on_a_t4(r)]
         if not recs or recs[0].get("wall_s") is None:
             return None
         total += recs[0]["wall_s"]

@@ -2,31 +2,27 @@
 
     record = measured("week1/finetune", finetune_fn, profile=profile, lr=2e-4)
     record["result"]      # plain JSON: numbers and small tables
-    record["provenance"]  # hardware, library versions, git commit, date (lab.env)
+    record["provenance"]  # hardware, library versions, git commit, date (lab.record.env)
 
 A record is one JSON file, `<records dir>/<name>/<hardware key>.json`, so the same measurement taken on a laptop
 CPU and on a T4 lives side by side and a page can show both, each labelled. It is stale when the config differs
-or when the code that produced it changed: the fingerprint is a SHA-256 over the source of the measuring
-function's module and every `lab` module it imports, transitively. A stale or missing record is re-measured;
+or when the code that produced it changed: the fingerprint (lab.record.fingerprint) covers the measuring function's
+recipe and the library modules it imports, transitively, never the record machinery, display or site. A stale or missing record is re-measured;
 `LAB_REMEASURE=1` re-measures every record once per run (see remeasure_since). A record that cannot be read (truncated, not JSON, not a record) is
 reported with its path and re-measured. Writes are atomic (temp file + rename), so a kill mid-write leaves the
-previous record intact; a measurement holds its records folder's lock (lab.lock), so two processes never measure
+previous record intact; a measurement holds its records folder's lock (lab.record.lock), so two processes never measure
 into one folder at once, and the second one then finds the first one's record.
 
 A measuring function that found the machine too busy to trust its numbers says so in its result,
 `result["noisy"] = {"why": ..., "load": [...]}`; the record carries it as `record["noisy"]`. Such a record is reused
 only by the run that measured it (a later page of the same `lab course`), and re-measured by the next run.
-Every record measured() returns or load_all() and every_record() read is noted in lab.records_used, for the page's freeze.
+Every record measured() returns or load_all() and every_record() read is noted in lab.record.records_used, for the page's freeze.
 
 Smoke-profile runs never touch the committed record: they go to `$LAB_RECORDS`, else a per-user temp folder.
-Where a pip-installed lab keeps its records (no checkout): lab.paths.
+Where a pip-installed lab keeps its records (no checkout): lab.record.paths.
 """
 from __future__ import annotations
 
-import ast
-import hashlib
-import importlib.util
-import inspect
 import json
 import os
 import re
@@ -34,13 +30,14 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from lab import env, lock, paths, records_used, scratch
-from lab.records_used import noisy_text
-from lab.progress import note   # also on the terminal of `make course`, not only in the cell
+from lab.record import env, lock, paths, records_used, scratch
+from lab.record.fingerprint import code_of, fingerprint, module_hashes
+from lab.record.records_used import noisy_text
+from lab.record.progress import note   # also on the terminal of `make course`, not only in the cell
 
 
 def records_dir(profile_name: str | None = None) -> Path:
-    """Where records live (lab.paths): the checkout's course/measurements, ./lab-output/measurements when lab is
+    """Where records live (lab.record.paths): the checkout's course/measurements, ./lab-output/measurements when lab is
     pip-installed, a per-user temp folder for the smoke profile; $LAB_RECORDS overrides."""
     return paths.records_dir(profile_name)
 
@@ -53,82 +50,6 @@ def hardware_key(device: str = "cpu", prov: dict | None = None) -> str:
     else:
         name = f"{prov['cpu']}-{prov['cpu_count']}c"
     return f"{'cuda' if device == 'cuda' else 'cpu'}-" + re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-
-
-# ---------------------------------------------------------------- code fingerprint
-
-def _lab_imports(path: Path) -> set[str]:
-    """Names of the lab modules a source file imports (`import lab.x`, `from lab import x`, `from lab.x import y`)."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found |= {a.name for a in node.names if a.name.startswith("lab.")}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module == "lab":
-                found |= {f"lab.{a.name}" for a in node.names}
-            elif node.module.startswith("lab."):
-                found.add(node.module)
-    return found
-
-
-def _module_file(name: str) -> Path | None:
-    try:
-        spec = importlib.util.find_spec(name)
-    except (ImportError, ValueError):
-        return None
-    return Path(spec.origin) if spec and spec.origin and spec.origin.endswith(".py") else None
-
-
-# Display-only modules: they format numbers and draw plots but never produce a measured number, so editing them
-# must not make every record stale (a stale GPU record can only be re-measured on a GPU). lab.records_used only
-# lists which records a page showed, for its freeze.
-DISPLAY_MODULES = {"lab.report", "lab.claims", "lab.records_used"}
-
-
-def code_modules(root_module: str) -> list[str]:
-    """root_module and every lab module it reaches through imports, except the display-only ones."""
-    seen, todo = set(), [root_module]
-    while todo:
-        name = todo.pop()
-        if name in seen or name in DISPLAY_MODULES:
-            continue
-        path = _module_file(name)
-        if path is None:
-            continue
-        seen.add(name)
-        todo += sorted(_lab_imports(path) - seen)
-    return sorted(seen)
-
-
-def code_of(fn: Callable) -> dict:
-    """What produced a record: the lab modules behind `fn`, or, for a function defined in a notebook or script
-    (`__main__`, not importable later), the hash of its own source."""
-    module = fn.__module__ or "__main__"
-    if module != "__main__" and _module_file(module) is not None:
-        modules = code_modules(module) if module.startswith("lab") else [module]
-        return {"modules": modules, "fingerprint": fingerprint(modules), "hashes": module_hashes(modules)}
-    try:
-        source = inspect.getsource(fn)
-    except (OSError, TypeError):
-        source = fn.__qualname__
-    return {"modules": [], "fingerprint": hashlib.sha256(source.encode()).hexdigest()}
-
-
-def module_hashes(modules: list[str]) -> dict[str, str]:
-    """SHA-256 of each module's source (first 12 hex digits), so a stale record can say which module changed."""
-    out = {}
-    for name in sorted(modules):
-        path = _module_file(name)
-        out[name] = hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path else "<missing>"
-    return out
-
-
-def fingerprint(modules: list[str]) -> str:
-    h = hashlib.sha256()
-    for name in sorted(modules):
-        path = _module_file(name)
-        h.update(name.encode() + b"\0" + (path.read_bytes() if path else b"<missing>") + b"\0")
-    return h.hexdigest()
 
 
 # ---------------------------------------------------------------- records
@@ -182,7 +103,8 @@ def read(path: Path) -> dict | None:
     return record
 
 
-def staleness(record: dict, config: dict | None = None, code: dict | None = None) -> list[str]:
+def staleness(record: dict, config: dict | None = None, code: dict | None = None, profiles: dict | None = None
+              ) -> list[str]:
     """Why a record no longer matches: [] when fresh. `code` is code_of(fn) at call time; without it (the status
     command) the fingerprint is recomputed from the stored module list, which a notebook-defined function lacks."""
     why = []
@@ -197,13 +119,12 @@ def staleness(record: dict, config: dict | None = None, code: dict | None = None
         old, new = record.get("config") or {}, _canonical(config)
         changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         why.append(f"config changed: {', '.join(changed)}")
-    elif config is None:
+    elif config is None and profiles:
         # From the command line we cannot rebuild the call's config, but we can see whether the profile it used
-        # has been edited since.
-        from lab.config import PROFILES
+        # (`profiles`: lab.config.PROFILES, passed in: the record machinery imports no library) was edited since.
         stored = (record.get("config") or {}).get("profile")
-        if isinstance(stored, dict) and stored.get("name") in PROFILES:
-            if _canonical(PROFILES[stored["name"]].to_dict()) != stored:
+        if isinstance(stored, dict) and stored.get("name") in profiles:
+            if _canonical(profiles[stored["name"]].to_dict()) != stored:
                 why.append(f"profile {stored['name']!r} changed")
     return why
 
@@ -324,21 +245,18 @@ def every_record(profile_name: str | None = None) -> list[dict]:
     return records
 
 
-def status(folder: Path | None = None) -> list[dict]:
-    """The provenance row of every record under the folder (lab.report's, as the pages show it), plus why it is
-    stale ('' when fresh), why it is not publishable (`mark`: noisy, with the load seen, or synthetic; '' when
-    neither) and its hardware key (the file name: `key`). An unreadable record has a row too, with only its
-    measurement, hardware key, why, and an empty mark."""
-    from lab.report import provenance_rows
+def status(folder: Path | None = None, profiles: dict | None = None) -> list[dict]:
+    """One row per record under the folder: `path`, `record` (None when unreadable), why it is stale ('' when
+    fresh; `profiles` as for staleness), why it is not publishable (`mark`: noisy, with the load seen, or synthetic;
+    '' when neither), its measurement and its hardware key (the file name: `key`)."""
     folder = folder or records_dir()
     rows = []
     for p, rec in _read_all(folder):
+        row = {"measurement": p.parent.relative_to(folder).as_posix(), "key": p.stem, "path": p}
         if isinstance(rec, Unreadable):
-            rows.append({"measurement": p.parent.relative_to(folder).as_posix(), "hardware": p.stem,
-                         "stale": f"unreadable: {rec.reason}", "mark": "", "key": p.stem})
+            rows.append({**row, "record": None, "stale": f"unreadable: {rec.reason}", "mark": ""})
         elif rec is not None:
             mark = (f"noisy: {noisy_text(rec)}" if rec.get("noisy") else "") or \
                    ("synthetic (a test's, never published)" if rec.get("synthetic") else "")
-            rows.append({**provenance_rows([rec])[0], "stale": "; ".join(staleness(rec)), "mark": mark,
-                         "key": p.stem})
+            rows.append({**row, "record": rec, "stale": "; ".join(staleness(rec, profiles=profiles)), "mark": mark})
     return rows

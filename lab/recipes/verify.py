@@ -2,14 +2,14 @@
 
     card = verify.run("minilm", config.CPU)               # or a hub id (online), or a local checkpoint folder
     card["checks"]      # one dict per check: name, status pass/fail/warn, one-line reason, numbers, seconds
-    rec = measured("verify/minilm", verify.scorecard, profile=profile, model="minilm")   # stored, with provenance
+    rec = verify.record("minilm", profile)   # measured("verify/minilm", verify.scorecard_record, ...): stored
 
 The checks (CHECKS, each a function in lab.verify_checks): licence; loads as a sequence classifier; fine-tune
 budget (lab.budget); checkpoint reload in a fresh process (lab.checkpoint_checks, week 1); LoRA reload on another seed plus
 the trap check (lab.lora, week 2); int8 through PyTorch and ONNX Runtime with the placement report (lab.quantize,
 lab.runtime, week 4); the ONNX export against fp32 logits; two same-seed runs. A check that raises becomes a `fail`
 row naming the error, and the others still run: the scorecard matters most exactly when a model breaks something.
-Display: lab.verify_report. Command line: `python -m lab verify MODEL` (lab.__main__).
+Display: lab.display.scorecard. Command line: `python -m lab verify MODEL` (lab.__main__).
 """
 from __future__ import annotations
 
@@ -20,8 +20,10 @@ import traceback
 from dataclasses import asdict
 from pathlib import Path
 
-from lab import models, scratch, train
-from lab.progress import note
+from lab import models, train
+from lab.record import scratch
+from lab.record.progress import note
+from lab.record.store import measured
 from lab.verify_checks import (FUNCTIONS, ONNX_ATOL, BadModel, Check, Subject, duration,  # noqa: F401 (used by callers)
                                resolve)
 
@@ -85,23 +87,22 @@ def run(model: str, profile, only=None, say=note) -> dict:
             "checks": [asdict(c) for c in checks]}
 
 
-def scorecard(profile, model: str, only: list[str] | None = None, identity: str = "") -> dict:
-    """`run` for lab.measure.measured: `identity` (lab.verify.identity) is only there to make a changed folder
+def scorecard_record(profile, model: str, only: list[str] | None = None, identity: str = "") -> dict:
+    """`run` for lab.record.store.measured: `identity` (lab.recipes.verify.identity) is only there to make a changed folder
     re-measure."""
     return run(model, profile, only)
 
 
-def measure(model: str, profile, only=None) -> dict:
+def record(model: str, profile, only=None) -> dict:
     """The scorecard as a measurement record ('verify/<model>'): run once, reused until the code, the profile,
-    the checks asked for, or a folder's files change (lab.measure)."""
-    from lab.measure import measured
-    return measured(record_name(model), scorecard, profile=profile, device=train.default_device(), model=model,
+    the checks asked for, or a folder's files change (lab.record.store)."""
+    return measured(record_name(model), scorecard_record, profile=profile, device=train.default_device(), model=model,
                     only=[n for n in CHECKS if n in (only or CHECKS)], identity=identity(model))
 
 
 def page_records(profile) -> list[dict]:
     """The scorecard records of the page's candidates on this profile (PAGE), measured once each."""
-    return [measure(model, profile, only) for model, only in PAGE[profile.name]]
+    return [record(model, profile, only) for model, only in PAGE[profile.name]]
 
 
 def identity(model: str) -> str:

@@ -198,7 +198,7 @@ def die_with_parent(parent_pid: int) -> None:
 def python(code: str, *args: str, **kwargs) -> subprocess.Popen:
     """A fresh interpreter running `code` that imports this lab (the checkout's, whether or not it is installed)
     and dies with this process: a killed kernel must not leave a trainer running."""
-    from lab import paths
+    from lab.record import paths
     path = os.pathsep.join([str(paths.package_parent()), os.environ.get("PYTHONPATH", "")])
     code = f"from lab import scratch; scratch.die_with_parent({os.getpid()})\n{code}"
     return subprocess.Popen([sys.executable, "-c", code, *args], env={**os.environ, "PYTHONPATH": path},

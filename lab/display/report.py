@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lab import env, paths
+from lab.record import env, paths
 
 
 # Columns that name where a row was measured: the same long CPU name in every row of a table of one machine's
@@ -135,11 +135,16 @@ def site_settings(root: Path | None = None) -> dict:
     return cfg.get("ecbs5200", {})
 
 
+def notebook_name(page) -> str:
+    """The student notebook's file name for a page: flat, by stem (course/01-fine-tuning.qmd -> 01-fine-tuning.ipynb).
+    Pages link to it through notebook_links, and lab.site.notebooks writes it: both sides use this one function."""
+    return f"{Path(page).stem}.ipynb"
+
+
 def notebook_links(page: str):
     """Markdown links to a page's student notebook: download, and open in Kaggle (which imports from GitHub).
     In the notebook itself there is no site (nothing to link to), so it shows nothing."""
     from IPython.display import Markdown
-    from lab.site.notebooks import notebook_name
     root = paths.site_root()
     if root is None:
         return Markdown("")
@@ -237,10 +242,10 @@ def numbers_from(records: list[dict], changes: str):
 def remake_time(names: list[str], profile_name: str) -> str:
     """How long the records `names` (an earlier week's runs) took to make on each machine that measured them, from
     their wall times: what a fresh session spends remaking them. Markdown, for an opening's inline value."""
-    from lab import measure
+    from lab.record import store
     per_machine: dict[str, float] = {}
     for name in names:
-        for rec in measure.load_all(name, profile_name):
+        for rec in store.load_all(name, profile_name):
             label = env.device_label(rec["provenance"])
             per_machine[label] = per_machine.get(label, 0.0) + (rec.get("wall_s") or 0.0)
     if not per_machine:

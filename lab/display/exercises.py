@@ -1,6 +1,6 @@
 """Checkers for the weeks' exercises: give your answer, get right or wrong, and why.
 
-    from lab import exercises
+    from lab.display import exercises
     exercises.check_steps(250, examples=4000, batch_size=32, epochs=2)
     # Not yet: 4,000 examples in batches of 32 is 125 steps per epoch (the last batch may be short) ...
 

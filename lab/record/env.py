@@ -13,7 +13,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-from lab import paths
+from lab.record import paths
 
 OUTPUT_PATHS = ("course/measurements", "_freeze", "notebooks", "benchmarks/results")
 LIBRARIES = ("torch", "transformers", "peft", "onnxruntime", "onnxruntime-gpu", "onnx", "safetensors")

@@ -1,19 +1,21 @@
-"""How week 4's measurements are shown: the route tables, the latency chart, the placement report, and the
-numbers the page's prose quotes. Everything here reads the records lab.quantize and lab.latency wrote; nothing
-measures. Route records carry their latency rows only once lab.latency.with_latency has joined them in.
+"""What week 4 shows: the route tables, the latency chart, the placement report, the decision per deployment, and
+the numbers the page's prose quotes. Everything here reads the records lab.recipes.week4 and lab.recipes.latency
+wrote; nothing measures. Route records carry their latency rows only once latency.with_latency has joined them in.
 
-    records = latency.with_latency(measure.load_all("week4/routes"), measure.load_all("latency/variants"))
-    routes = quantize_report.slowdown_table(records)                           # route x hardware rows
-    s = quantize_report.summary(cpu_record, profile.bench_batch_sizes)          # s.same_runtime[32], s.noise_note
+    records = latency.with_latency(store.load_all("week4/routes"), store.load_all("latency/variants"))
+    routes = week4.slowdown_table(records)                           # route x hardware rows
+    s = week4.summary(cpu_record, profile.bench_batch_sizes)          # s.same_runtime[32], s.noise_note
+    week4.decision_table(records)                                     # per lab.decide.DEPLOYMENTS
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 
-from lab import bench
+from lab import bench, decide
+from lab.display import latency, report
 from lab.quantize import REFERENCE, ROUTES
+from lab.record import env
 
 
 def _latency_index(result: dict) -> dict:
@@ -28,20 +30,19 @@ def _speedup_cell(ref: dict | None, mine: dict | None) -> str:
     if mine is ref:
         return "1 (reference)"
     if not bench.distinguishable(ref, mine):
-        return bench.NOT_DISTINGUISHABLE
+        return latency.NOT_DISTINGUISHABLE
     return f"{ref['median_ms'] / mine['median_ms']:.3g}"
 
 
 def _ms(row: dict | None) -> str:
-    """'12.3 (11.9–13.0)': median with the p10-p90 range, in ms (lab.bench.ms)."""
-    return "" if row is None else bench.ms(row)
+    """'12.3 (11.9–13.0)': median with the p10-p90 range, in ms (lab.display.latency.ms)."""
+    return "" if row is None else latency.ms(row)
 
 
 def slowdown_table(records: list[dict]) -> list[dict]:
     """Route x device rows from every record: size, latency per batch size, speedup against PyTorch fp32 on the
     same device and batch, accuracy change, and where the route really ran (with the hardware it was measured on).
     Rows that could not run keep their reason. Too wide for one page: SIZE_COLUMNS and speed_columns() split it."""
-    from lab import env
     rows = []
     for rec in records:
         res, hw = rec["result"], env.device_label(rec["provenance"])
@@ -126,10 +127,10 @@ def summary(record: dict, batch_sizes) -> Summary:
         row={r["route"]: r for r in res["routes"]},
         lat=lat,
         speedup={route: {b: speedup(record, route, b) for b in (small, large)} for route in QUOTED},
-        as_fast={route: {b: bench.as_fast(lat[(REFERENCE, b)], lat[(route, b)]) for b in (small, large)}
+        as_fast={route: {b: latency.as_fast(lat[(REFERENCE, b)], lat[(route, b)]) for b in (small, large)}
                  for route in QUOTED},
         same_runtime=same_runtime,
-        same_runtime_text={b: bench.as_fast(lat[("onnx-fp32", b)], lat[("onnx-int8-qint8", b)])
+        same_runtime_text={b: latency.as_fast(lat[("onnx-fp32", b)], lat[("onnx-int8-qint8", b)])
                            for b in (small, large)},
         beyond_noise=beyond_noise,
         noise_note=noise_note,
@@ -141,7 +142,6 @@ def latency_plot(records: list[dict]):
     hardware, stacked. Dots, not bars, on the log axis: routes differ by multiples, and a bar's length on a log
     axis (from an arbitrary left edge) means nothing."""
     import matplotlib.pyplot as plt
-    from lab import env, report
     routes_per = [sum(r["status"] == "ok" for r in rec["result"]["routes"]) for rec in records]
     fig, axes = plt.subplots(len(records), 1, squeeze=False,
                              figsize=(report.FIG_WIDTH_IN - 0.5, sum(1.2 + 0.42 * n for n in routes_per)),
@@ -184,7 +184,6 @@ def placement_markdown(record: dict) -> str:
     """A week4/placement record as Markdown: the hardware, a warning callout naming any fallback, and where the ops
     ran: per op type when the CUDA provider was active, one line per provider when the whole session fell back."""
     import pandas as pd
-    from lab import env, report
     res = record["result"]
     head = (f"**{env.device_label(record['provenance'])}**, {res['route']}: asked for "
             f"{', '.join(res['requested'])}; active: {', '.join(res['active'])}.")
@@ -205,3 +204,74 @@ def placement_markdown(record: dict) -> str:
         table = pd.DataFrame(res["rows"]).fillna(0)
         table = table[["op", *[p for p in providers if p in table], "fell back"]]   # records store keys sorted
     return f"{head}\n\n{callout}{report.markdown_table(table)}"
+
+
+def _best_int8(rec: dict, batch: int) -> tuple[str, dict] | None:
+    """The fastest int8 route that ran on the record's device, with its latency row."""
+    lat = {(r["route"], r["batch"]): r for r in rec["result"]["latency"]}
+    ok = [r["route"] for r in rec["result"]["routes"] if r["status"] == "ok" and r["route"] in decide.INT8_ROUTES
+          and (r["route"], batch) in lat]
+    if not ok:
+        return None
+    best = min(ok, key=lambda name: lat[(name, batch)]["median_ms"])
+    return best, lat[(best, batch)]
+
+
+def decision(dep: decide.Deployment, records: list[dict]) -> dict:
+    """One row: sizes, whether the size matters and why, the int8 speedup and whether it is signal, a verdict."""
+    row = {"deployment": dep.name, "budget": dep.budget}
+    rec = record_for(records, dep.device)
+    if rec is None:
+        return {**row, "verdict": f"not measured: no {dep.device} record yet (run this page on a {dep.device.upper()} "
+                                  f"machine to fill this row)"}
+    best = _best_int8(rec, dep.batch)
+    if best is None:
+        return {**row, "verdict": f"no int8 route ran on {dep.device}"}
+    route, int8_lat = best
+    ref_lat = next(r for r in rec["result"]["latency"] if r["route"] == REFERENCE and r["batch"] == dep.batch)
+    fp32_mb = route_row(rec, REFERENCE)["size_mb"]
+    int8_mb = route_row(rec, route)["size_mb"]
+
+    if dep.bandwidth_mb_s:      # cold start: the download is on the request's critical path
+        saved_s = (fp32_mb - int8_mb) / dep.bandwidth_mb_s
+        matters = saved_s > ref_lat["median_ms"] / 1e3
+        why = f"saves {saved_s:.2g} s of download per cold start vs {ref_lat['median_ms']:.3g} ms per request"
+    else:
+        budget_mb = decide.budget_of(dep, rec)
+        share = fp32_mb / budget_mb if budget_mb else float("nan")
+        matters = share > decide.SIZE_SHARE
+        why = f"fp32 takes {100 * share:.2g}% of it"
+
+    sp = ref_lat["median_ms"] / int8_lat["median_ms"]
+    signal = bench.distinguishable(ref_lat, int8_lat)
+    faster = "yes" if sp > 1 and signal else ("no, slower" if signal else latency.NOT_DISTINGUISHABLE)
+    if matters and faster == "yes":
+        verdict = "int8: smaller and faster"
+    elif matters:
+        verdict = f"int8 only if size is the constraint: it costs {1 / sp:.2g}x the latency" if faster != "yes" \
+            and signal else "int8 for the size; speed is a wash"
+    elif faster == "yes":
+        verdict = "int8 for speed; the size saving does not matter here"
+    else:
+        verdict = "stay in fp32 (or fp16 on a GPU): int8 buys nothing here"
+    return {**row, "measured on": env.device_label(rec["provenance"]) + (f" ({dep.proxy})" if dep.proxy else ""),
+            "batch": dep.batch, "fp32 MB": fp32_mb, "int8 MB": int8_mb, "size matters?": "yes" if matters else "no",
+            "why": why, "int8 route": route,
+            "speedup vs PyTorch fp32": sp if signal else latency.NOT_DISTINGUISHABLE, "faster?": faster,
+            "verdict": verdict}
+
+
+COLUMNS = ["deployment", "budget", "measured on", "batch", "fp32 MB", "int8 MB", "size matters?", "why",
+           "int8 route", "speedup vs PyTorch fp32", "faster?", "verdict"]
+
+
+# Twelve columns do not fit a page, and the page's point is that these are two questions: one table each.
+SIZE_QUESTION = ["deployment", "budget", "fp32 MB", "int8 MB", "size matters?", "why"]
+
+
+SPEED_QUESTION = ["deployment", "measured on", "batch", "int8 route", "speedup vs PyTorch fp32", "faster?", "verdict"]
+
+
+def decision_table(records: list[dict]) -> list[dict]:
+    """One row per deployment, every row with the same columns in COLUMNS order (None where not measured)."""
+    return [{c: row.get(c) for c in COLUMNS} for row in (decision(dep, records) for dep in decide.DEPLOYMENTS)]

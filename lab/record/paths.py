@@ -5,11 +5,11 @@ lab runs in two places. In the course repository (the instructor, CI, `make cour
 student's notebook there is no repository: the package sits in site-packages, which is no place for 500 MB of
 checkpoints. There everything goes to a working folder in the current directory:
 
-    ./lab-output/measurements/<name>/<hardware>.json     records (lab.measure)
+    ./lab-output/measurements/<name>/<hardware>.json     records (lab.record.store)
     ./lab-output/runs/<profile>-<model>/step-NNNNNN/      checkpoints (lab.train)
 
 Overrides, most specific first: `$LAB_RECORDS` and `$LAB_RUNS` name one folder each; `$LAB_HOME` moves the
-working folder (also in a checkout). Runs of an unpublishable profile (lab.config.UNPUBLISHABLE: smoke's tiny models,
+working folder (also in a checkout). Runs of an unpublishable profile (UNPUBLISHABLE: smoke's tiny models,
 the rehearsals' random-init ones) never touch either place: they go to a per-user temp folder per profile, so a
 test or a rehearsal cannot overwrite the course's records.
 
@@ -50,8 +50,14 @@ def smoke_dir(kind: str, profile_name: str = "smoke") -> Path:
     return Path(tempfile.gettempdir()) / f"lab-{profile_name}-{kind}-{_user()}"
 
 
+# Profiles whose pages must never be published: tiny or random-init models, so their numbers mean nothing (lab.config
+# defines them and re-exports this set). `lab check` refuses a page executed on one; lab.display.claims only warns
+# under one; their records and runs stay out of the course's folders. Named here, below the library, because where
+# a record goes is the record machinery's decision.
+UNPUBLISHABLE = frozenset({"smoke", "rehearsal", "rehearsal-smoke"})
+
+
 def _unpublishable(profile_name: str | None) -> bool:
-    from lab.config import UNPUBLISHABLE
     return profile_name in UNPUBLISHABLE
 
 

@@ -1,19 +1,19 @@
 """What week 1 shows of a training run: the learning curve, and one throughput row per stored fine-tune.
 
-    train_report.learning_curve(history)                 # lab.train's history: loss per step, accuracy per epoch
-    train_report.throughput_rows(measure.load_all("week1/finetune", profile.name))
+    week1.learning_curve(history)                 # lab.train's history: loss per step, accuracy per epoch
+    week1.throughput_rows(store.load_all("week1/finetune", profile.name))
 """
 from __future__ import annotations
 
 import numpy as np
 
-from lab import env
+from lab.record import env
 
 
 def learning_curve(history: dict, title: str = "Training loss and validation accuracy"):
     """Per-step training loss (raw and smoothed) with the validation accuracy after each epoch."""
     import matplotlib.pyplot as plt
-    from lab import report
+    from lab.display import report
     loss = np.array(history["loss"])
     window = max(1, len(loss) // 20)
     smooth = np.convolve(loss, np.ones(window) / window, mode="valid")
@@ -50,3 +50,11 @@ def throughput_rows(records: list[dict]) -> list[dict]:
             "test accuracy": round(r["test"]["accuracy"], 3),
         })
     return rows
+
+
+def checks_rows(record: dict) -> list[dict]:
+    """The determinism, reload and resume checks as table rows, with shortened fingerprints."""
+    return [{"check": row["check"], "where": row["mode"], "result": "pass" if row["pass"] else "FAIL",
+             "SHA-256 of the weights": row["fingerprint"][:16] + "…",
+             "reference": (row.get("reference") or row["fingerprint"])[:16] + "…"}
+            for row in record["rows"]]

@@ -1,12 +1,12 @@
 """Which measurement records this process has shown: a page's freeze lists them, so that freshness follows a record.
 
-    note("week4/routes", path, record)   # lab.measure: each record measured() returns, load_all()/every_record() read
+    note("week4/routes", path, record)   # lab.record.store: each record measured() returns, load_all()/every_record() read
     used_records()                       # [{"name": "week4/routes", "hardware": "cpu-intel-...", "sha256": "..."}]
 
 Quarto's freeze keys on the page source alone, so a page that shows another page's records went stale unnoticed
 when those records were re-measured. lab.site asks the page's kernel for this list after its last cell and writes
 it into the freeze entry; `python -m lab check` then compares each sha256 (of the record file's bytes) with the
-file in the site's records folder (lab.paths.site_records_dir), at `<name>/<hardware>.json`.
+file in the site's records folder (lab.record.paths.site_records_dir), at `<name>/<hardware>.json`.
 
 An entry also carries the record's `noisy` note (what the harness saw: why, and the load) and `synthetic: true` when
 the record has them, so that the check can refuse such a page from its freeze alone.
@@ -46,7 +46,7 @@ def load_text(loads: list) -> str:
 
 
 def noisy(record: dict) -> dict | None:
-    """The noise mark of a record ({"why", "load"}), wherever lab.measure keeps it, or None."""
+    """The noise mark of a record ({"why", "load"}), wherever lab.record.store keeps it, or None."""
     return record.get("noisy") or (record.get("result") or {}).get("noisy")
 
 
@@ -62,7 +62,7 @@ def noisy_note(records: list[dict]) -> str:
     marked = [r for r in records if noisy(r)]
     if not marked:
         return ""
-    from lab import env
+    from lab.record import env
     lines = [f"- {r.get('name', 'a record')} on {env.device_label(r['provenance'])}: {noisy_text(r)}" for r in marked]
     return ("::: {.callout-warning}\n## Measured on a busy machine\n\nSome numbers on this page are shown as "
             "measured, but the machine was too busy for them to be trusted (why, below). The next run measures them "

@@ -6,13 +6,13 @@ the page, the claim and the numbers, instead of publishing prose that the number
 
 In a student's notebook (no site render) the same call never stops the notebook: a student's machine differs from
 the course's, and a different number is the lesson. It prints the course's numbers next to the student's
-(lab.student) and returns False.
+(lab.display.student) and returns False.
 """
 from __future__ import annotations
 
 import os
 
-from lab import student
+from lab.display import student
 from lab.config import UNPUBLISHABLE
 
 

@@ -1,0 +1,44 @@
+"""What week 5 shows: the students beside their teacher, every latency from the one latency record, and the loss.
+
+    week5.rows_for_page(result, latency.lookup(latency_record)); week5.loss_plot(result)
+"""
+from __future__ import annotations
+
+from lab import distill
+from lab.display import latency
+
+
+def fp32_latency(speed: dict[str, dict[int, dict]], row: dict) -> dict[int, dict]:
+    """{batch: latency row} of a row's model in PyTorch fp32, from lab.display.latency.lookup(the latency record)."""
+    return speed[f"{distill.variant_of(row)}/pytorch-fp32"]     # the route lab.quantize calls its reference
+
+
+def rows_for_page(result: dict, speed: dict[str, dict[int, dict]]) -> list[dict]:
+    """The page's table; `speed`: lab.display.latency.lookup(the latency record), where every latency comes from."""
+    out = []
+    for r in result["rows"]:
+        lat = fp32_latency(speed, r)
+        out.append({"model": r["model"], "layers": r["layers"], "test accuracy": f'{r["accuracy"]:.3f}',
+                    "parameters (M)": f'{r["n_params"] / 1e6:.1f}',
+                    "outside embeddings (M)": f'{r["n_params_non_embedding"] / 1e6:.1f}',
+                    "size (MB)": f'{r["size_mb"]:.1f}',
+                    **{f"batch {b} ms (p10–p90)": latency.ms(x) for b, x in sorted(lat.items())},
+                    "training time (s)": f'{r["train_s"]:.0f}' if "train_s" in r else "week 1"})
+    return out
+
+
+def loss_plot(result: dict, window: int = 10):
+    """Each student's training loss per step, as a running mean of `window` steps."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from lab.display import report
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    for i, r in enumerate(row for row in result["rows"] if "loss" in row):
+        loss = np.asarray(r["loss"])
+        w = max(1, min(window, len(loss)))
+        ax.plot(np.arange(w, len(loss) + 1), np.convolve(loss, np.ones(w) / w, mode="valid"), color=f"C{i}",
+                label=r["model"])
+    report.style(ax, "Student training loss", "optimizer step", "loss")
+    report.legend_below(ax, ncols=2)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,72 @@
+"""What week 6 shows: the table of variants with its Pareto front, the recommendations, the plot, the GPU row.
+
+    week6.table(rows, batches); week6.recommendation_rows(picks); week6.plot(rows, batch=1, title=...)
+"""
+from __future__ import annotations
+
+from lab import capstone
+from lab.display import latency, report
+from lab.record import env
+
+
+def table(rows: list[dict], batches) -> list[dict]:
+    front = {b: set(capstone.pareto(rows, b)) for b in batches}
+    return [{"variant": r["variant"], "test accuracy": f'{r["accuracy"]:.3f}', "size (MB)": f'{r["size_mb"]:.1f}',
+             **{f"batch {b} ms (p10–p90)": latency.ms(r["latency"][b]) for b in batches},
+             "Pareto front": ", ".join(f"batch {b}" for b in batches if r["variant"] in front[b]) or "no",
+             "measured in": r["source"]} for r in rows]
+
+
+def recommendation_rows(picks: list[dict]) -> list[dict]:
+    """recommend()'s answers as a table, headers with their units."""
+    return [{"deployment": p["deployment"], "measured on": p.get("measured on", ""), "batch": p["batch"],
+             "budget": p["budget"], "ship": p["ship"],
+             "test accuracy": f'{p["accuracy"]:.3f}', "latency (ms, p10–p90)": latency.ms(p["latency"]),
+             "size (MB)": f'{p["size_mb"]:.1f}', "fit the budget": p["fit the budget"]} for p in picks]
+
+
+def plot(rows: list[dict], batch: int, title: str):
+    """Accuracy against latency at `batch`, marker area proportional to the size on disk; the front joined."""
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(report.FIG_WIDTH_IN, 4.6))
+    front = set(capstone.pareto(rows, batch))
+    biggest = max(r["size_mb"] for r in rows)
+    for i, r in enumerate(rows):
+        x, y = r["latency"][batch]["median_ms"], r["accuracy"]
+        ax.scatter(x, y, s=40 + 900 * r["size_mb"] / biggest, color=f"C{i}", alpha=0.6,
+                   edgecolor="black" if r["variant"] in front else "none", label=f'{r["variant"]} ({r["size_mb"]:.0f} MB)')
+    on = sorted((r for r in rows if r["variant"] in front), key=lambda r: r["latency"][batch]["median_ms"])
+    ax.plot([r["latency"][batch]["median_ms"] for r in on], [r["accuracy"] for r in on], "k--", lw=1,
+            label="Pareto front")
+    ms = [r["latency"][batch]["median_ms"] for r in rows]
+    report.ms_log_x(ax, min(ms) / 1.15, max(ms) * 1.15)    # a margin: the largest discs stay inside the axes
+    ax.margins(y=0.12)
+    report.style(ax, title, f"latency at batch {batch} (ms, median, log scale)", "test accuracy")
+    # under the axes, not over them (the small fast variants sit low, where a legend would go) nor beside them
+    # (seven long labels there made the figure wider than the page's column)
+    legend = report.legend_below(ax, ncols=2, title="marker area: size on disk", title_fontsize=8)
+    for handle in legend.legend_handles[:len(rows)]:
+        handle.set_sizes([40])               # one size in the legend: the plot's markers carry the sizes
+    fig.tight_layout()
+    return fig
+
+
+def gpu_sentence(gpu_latency: dict | None, gpu_rows: list[dict], extra: dict) -> str:
+    """What the page says about the Kaggle GPU row: where it came from, the variants it could not time and why (the
+    GPU record's own reasons), or why the row is missing."""
+    if gpu_latency is None:
+        return ("The Kaggle GPU row needs a GPU's latency record, which this site does not have yet. On a GPU the "
+                "answer may well differ: in the story this course comes from (week 4, *Where this course comes "
+                "from*), ONNX Runtime ran the int8 model's quantized ops on the CPU. Run this page on a GPU to fill "
+                "the row.")
+    label = env.device_label(gpu_latency["provenance"])
+    timed = {r["variant"] for r in gpu_rows}
+    reasons = {f'{s["model"]}/{s["route"]}': s["reason"] for s in gpu_latency["result"].get("skipped", [])}
+    keys = capstone.latency_keys(extra)
+    missing = [f"{v.name} ({reasons.get(keys[v.name], 'no timing of it in the record')})"
+               for v in capstone.VARIANTS if v.name not in timed]
+    return (f"The Kaggle GPU row comes from the latency record of **{label}**: the same variants and the same rule, "
+            f"every latency timed on the GPU, and the GPU's memory as the budget. "
+            + (f"Not timed there, so not candidates: {'; '.join(missing)}. " if missing else "")
+            + "Read its pick beside week 4's placement check: where ONNX Runtime ran the quantized ops decides "
+              "whether int8 can win on a GPU.")
