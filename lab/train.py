@@ -5,8 +5,9 @@
 
 AdamW with linear warmup then linear decay, gradient clipping, length-grouped batches with dynamic padding
 (lab.data.batch_order / collate), evaluation each epoch against the majority baseline. Precision follows the
-hardware: fp32 on the CPU; bf16 autocast on GPUs that have bf16 (compute capability 8.0+: A100, L4, H100); fp16
-autocast plus a gradient scaler on older GPUs such as the T4, whose fp16 gradients would underflow unscaled.
+hardware (lab.precision): bf16 autocast on CPUs with native bf16 (AVX-512 bf16, AMX) and on GPUs that have it
+(compute capability 8.0+: A100, L4, H100); fp16 autocast plus a gradient scaler on older GPUs such as the T4, whose
+fp16 gradients would underflow unscaled; fp32 elsewhere (most laptops).
 
 Every source of randomness is seeded (model init, dropout, batch order), and a checkpoint holds the position in
 the data order and every RNG state, so a run resumed after a crash ends with the same weights, bit for bit on the

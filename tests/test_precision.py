@@ -17,7 +17,35 @@ def test_a_t4_gets_fp16_and_an_ampere_or_newer_gpu_bf16(monkeypatch, capability,
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
     assert precision.default_device() == "cuda"
     assert train.precision_for("cuda") == expected
-    assert train.precision_for("cpu") == "fp32"
+
+
+@pytest.mark.parametrize("flags, expected", [({"avx512f", "avx512_bf16"}, "bf16"), ({"amx_tile", "amx_bf16"}, "bf16"),
+                                             ({"avx2", "avx512f", "avx512_vnni"}, "fp32"), (set(), "fp32")])
+def test_a_cpu_gets_bf16_only_where_it_computes_bf16_natively(monkeypatch, flags, expected):
+    monkeypatch.setattr(precision, "cpu_flags", lambda: flags)
+    assert train.precision_for("cpu") == expected
+
+
+def test_the_cpu_flags_are_read_from_this_machine():
+    # the reference: /proc/cpuinfo itself, read here independently of lab.precision
+    try:
+        text = open("/proc/cpuinfo").read()
+    except OSError:
+        pytest.skip("no /proc/cpuinfo on this OS: lab.precision then reports no flags and picks fp32")
+    native = any(f in text.split() for f in precision.BF16_FLAGS)
+    assert precision.cpu_has_bf16() is native
+    assert train.precision_for("cpu") == ("bf16" if native else "fp32")
+
+
+def test_bf16_training_on_the_cpu_is_deterministic_and_finite():
+    runs = []
+    for _ in range(2):
+        model, tokenizer = models.load(SMOKE.model, seed=SMOKE.seed)
+        history = train.train(model, tokenizer, data.load_splits(SMOKE), SMOKE, device="cpu", precision="bf16",
+                              progress=False)
+        assert history["precision"] == "bf16" and all(math.isfinite(x) for x in history["loss"])
+        runs.append(checkpoint.fingerprint(checkpoint.weights(model)))
+    assert runs[0] == runs[1]
 
 
 def test_fp16_training_on_the_cpu_keeps_losses_finite_and_steps():

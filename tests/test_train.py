@@ -73,10 +73,6 @@ def test_schedule_matches_transformers_linear_warmup():
     assert lrs[0][0] == 0 and max(lrs[0]) == 1.0
 
 
-def test_precision_is_fp32_on_cpu():
-    assert train.precision_for("cpu") == "fp32"
-
-
 def test_no_weight_decay_on_biases_and_layernorm():
     model, _ = models.load(SMOKE.model)
     decay, no_decay = train.make_optimizer(model, SMOKE).param_groups
