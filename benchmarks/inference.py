@@ -23,13 +23,10 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run from a checkout without installing
-from lab import get_profile, models  # noqa: E402
-from lab.record import env
-from lab.display import report
-from lab import latency as one_run  # noqa: E402  (`latency` below is the table of rows)
-from lab.display import week4 as show4
-from lab import variants
-from lab.recipes import week4
+from lab import get_profile, models, variants  # noqa: E402
+from lab.display import report, week4 as show4  # noqa: E402
+from lab.recipes import latency as one_run, week4  # noqa: E402  (`latency` below is the table of rows)
+from lab.record import env  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -46,7 +43,7 @@ def main(argv=None) -> int:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     result = week4.routes_record(profile, run_on=device)
     # timed as the course times them (lab.recipes.latency: the routes interleaved in one run), the full model's routes only
-    timed = one_run.time_models(one_run.full_model(profile), profile, device)
+    timed = variants.time_models(one_run.full_model(profile), profile, device)
     result = {**result, "latency": timed["rows"], "latency_run": {k: v for k, v in timed.items() if k != "rows"}}
     record = {"name": "benchmarks/inference", "config": {"profile": profile.to_dict(), "device": device},
               "result": result, "provenance": env.provenance(device)}

@@ -56,5 +56,5 @@ def test_onnxruntime_telemetry_is_off_wherever_lab_is_imported(tmp_path):
     took = _telemetry_store_after("import onnxruntime", tmp_path / "bare", stay_s=30)   # the control
     if took is None:
         pytest.skip("this onnxruntime build has no 1DS telemetry to turn off")
-    assert _telemetry_store_after("from lab import env; env.ort_providers()", tmp_path / "lab",
+    assert _telemetry_store_after("from lab.record import env; env.ort_providers()", tmp_path / "lab",
                                   stay_s=max(2.0, 3 * took)) is None

@@ -8,9 +8,9 @@ import time
 import pytest
 import torch
 
-from lab import bench, data, get_profile, latency, models
+from lab import bench, data, get_profile, models
 from lab.record import records_used
-from lab.display import latency as lat
+from lab.display import latency as speeds
 from lab import variants
 
 SMOKE = get_profile("smoke")
@@ -75,7 +75,7 @@ def test_two_identical_models_measured_together_have_overlapping_ranges(smoke_mo
     lat = bench.by_variant(res["rows"])
     for b in batches:
         assert not bench.distinguishable(lat["a"][b], lat["b"][b]), (lat["a"][b], lat["b"][b])
-        assert lat.as_fast(lat["a"][b], lat["b"][b]) == lat.NOT_DISTINGUISHABLE
+        assert speeds.as_fast(lat["a"][b], lat["b"][b]) == speeds.NOT_DISTINGUISHABLE
 
 
 def test_a_model_doing_clearly_more_work_is_distinguishable(smoke_model):
@@ -194,9 +194,9 @@ def test_week4_routes_get_their_latency_from_the_latency_record_of_the_same_hard
     other = {"model": "lora-merged", "route": "pytorch-fp32", "variant": "lora-merged/pytorch-fp32", "batch": 1}
     here = {"result": {"device": "cpu", "rows": [row, other]}, "provenance": prov("Xeon")}
     elsewhere = {"result": {"device": "cpu", "rows": [{**row, "median_ms": 9.0}]}, "provenance": prov("EPYC")}
-    joined, = lat.with_latency([routes], [elsewhere, here])
+    joined, = speeds.with_latency([routes], [elsewhere, here])
     assert joined["result"]["latency"] == [row]                  # this hardware's, and the full model's only
-    alone, = lat.with_latency([routes], [elsewhere])
+    alone, = speeds.with_latency([routes], [elsewhere])
     assert alone["result"]["latency"] == []
 
 

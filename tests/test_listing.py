@@ -35,8 +35,8 @@ def test_a_method_is_shown_dedented_under_its_qualified_name():
 
 
 def test_several_listings_in_one_output_read_back_in_order():
-    md = listing.show(errors.ece, train._step).data
-    assert [n for n, _ in listing.blocks(md)] == ["lab.errors.ece", "lab.train._step"]
+    md = listing.show(errors.ece, train.step).data
+    assert [n for n, _ in listing.blocks(md)] == ["lab.errors.ece", "lab.train.step"]
 
 
 def test_code_holding_a_fence_gets_a_longer_one():

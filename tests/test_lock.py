@@ -57,7 +57,7 @@ def test_a_second_holder_fails_at_once_naming_the_first(tmp_path):
 
 def test_a_killed_holder_releases_the_lock_to_a_waiting_run(tmp_path):
     child = start_holder(tmp_path)
-    waiter = subprocess.Popen([sys.executable, "-c", "import sys; from lab import lock\n"
+    waiter = subprocess.Popen([sys.executable, "-c", "import sys; from lab.record import lock\n"
                                "with lock.hold(sys.argv[1], 'training'):\n    print('got it', flush=True)",
                                str(tmp_path)], stdout=subprocess.PIPE, text=True)
     try:
@@ -133,7 +133,7 @@ def test_the_next_run_clears_the_scratch_folder_of_a_killed_one(tmp_path):
     assert child.returncode == -signal.SIGKILL
     left = child.stdout.strip()
     assert os.path.isdir(left) and os.stat(left).st_mode & 0o777 == 0o700      # private: it may hold a key
-    subprocess.run([sys.executable, "-c", "from lab import scratch\nwith scratch.directory('checks'): pass"],
+    subprocess.run([sys.executable, "-c", "from lab.record import scratch\nwith scratch.directory('checks'): pass"],
                    env=env, check=True)
     assert list(tmp_path.iterdir()) == []
 

@@ -9,7 +9,7 @@ can be checked the same way (see the README's render command).
 import json
 import re
 from pathlib import Path
-from lab.display import latency as lat
+from lab.display import latency as speeds
 
 
 
@@ -37,7 +37,7 @@ def problems(root: Path, records: Path) -> list[str]:
         rows = json.loads(path.read_text())["result"]["rows"]
         keys = [(r["variant"], r["batch"]) for r in rows]
         found += [f"{path.name}: {k} measured {keys.count(k)} times" for k in sorted(set(keys)) if keys.count(k) > 1]
-        shown_by_record |= {lat.ms(r) for r in rows}
+        shown_by_record |= {speeds.ms(r) for r in rows}
     for path in sorted(records.rglob("*.json")):
         name = path.parent.relative_to(records).as_posix()
         if not name.startswith("latency/") and _has_key(json.loads(path.read_text())["result"], "median_ms"):

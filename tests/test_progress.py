@@ -29,7 +29,7 @@ def test_a_terminal_gets_the_bar_as_written_so_it_redraws_in_place(tmp_path):
 
 def test_training_progress_is_relayed_to_the_terminal_and_kept_out_of_the_freeze(tmp_path, capfd):
     page = tmp_path / "p.qmd"
-    page.write_text('---\ntitle: "P"\njupyter: python3\n---\n\n```{python}\nfrom lab import progress\n'
+    page.write_text('---\ntitle: "P"\njupyter: python3\n---\n\n```{python}\nfrom lab.record import progress\n'
                     'with progress.bar(3, unit="step") as bar:\n    for _ in range(3):\n'
                     '        bar.update(1); bar.set_postfix(loss="0.123")\nprogress.note("[lab] noted")\n```\n')
     render_pages([page], tmp_path)

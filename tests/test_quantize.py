@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from lab import data, decide, get_profile, models, quantize, runtime, sizes
-from lab.display import latency as lat
+from lab.display import latency as speeds
 from lab.display import week4 as show4
 
 SMOKE = get_profile("smoke")
@@ -182,10 +182,10 @@ def test_overlapping_ranges_are_not_a_speedup_anywhere_week4_shows_one():
     close = _record("cpu", [_route("pytorch-fp32", 100), _route("onnx-int8-qint8", 25)],
                     [_lat("pytorch-fp32", 1, 10, spread=0.2), _lat("onnx-int8-qint8", 1, 9, spread=0.2)])
     int8 = next(r for r in show4.slowdown_table([close]) if r["route"] == "onnx-int8-qint8")
-    assert int8["speedup b1"] == lat.NOT_DISTINGUISHABLE
+    assert int8["speedup b1"] == speeds.NOT_DISTINGUISHABLE
     laptop = show4.decision(decide.DEPLOYMENTS[1], [close])
-    assert laptop["speedup vs PyTorch fp32"] == lat.NOT_DISTINGUISHABLE
-    assert laptop["faster?"] == lat.NOT_DISTINGUISHABLE and "faster" not in laptop["verdict"]
+    assert laptop["speedup vs PyTorch fp32"] == speeds.NOT_DISTINGUISHABLE
+    assert laptop["faster?"] == speeds.NOT_DISTINGUISHABLE and "faster" not in laptop["verdict"]
 
 
 def _same_runtime_record(b1_ratio, b32_ratio):
@@ -202,7 +202,7 @@ def test_int8_faster_beyond_the_noise_at_one_batch_size_is_enough():
     # at least"; here 0.97x and 1.8x
     s = show4.summary(_same_runtime_record(0.97, 1.8), (1, 32))
     assert s.beyond_noise == {1: False, 32: True}
-    assert s.same_runtime_text[1] == lat.NOT_DISTINGUISHABLE and s.same_runtime_text[32] == "1.8x as fast"
+    assert s.same_runtime_text[1] == speeds.NOT_DISTINGUISHABLE and s.same_runtime_text[32] == "1.8x as fast"
     faster = {b: s.same_runtime[b] > 1 and s.beyond_noise[b] for b in s.same_runtime}
     assert any(faster.values())
     s = show4.summary(_same_runtime_record(0.97, 1.02), (1, 32))      # the control: nowhere apart

@@ -391,7 +391,7 @@ def test_the_kernel_knows_which_page_it_executes(tmp_path):
 
 # ---- freshness follows records: the freeze lists the records a page showed -------------------------------------
 
-RECORD_PAGE = ('---\ntitle: "R"\n---\n\n```{python}\nfrom lab import measure\n\ndef f(x):\n    return {"y": x}\n\n'
+RECORD_PAGE = ('---\ntitle: "R"\n---\n\n```{python}\nfrom lab.record import store\n\ndef f(x):\n    return {"y": x}\n\n'
                'record = store.measured("t/shown", f, x=1)\nothers = store.load_all("t/other")\n```\n')
 
 

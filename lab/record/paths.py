@@ -27,7 +27,7 @@ WORKING_FOLDER = "lab-output"
 
 def package_parent() -> Path:
     """The folder that holds the `lab` package: the checkout's root, or site-packages when installed."""
-    return Path(__file__).resolve().parent.parent
+    return Path(__file__).resolve().parents[2]      # lab/record/paths.py -> the folder that holds lab/
 
 
 def checkout() -> Path | None:
