@@ -75,7 +75,7 @@ def test_render_of_a_raising_cell_fails_names_the_cell_and_keeps_the_old_freeze(
 
 
 def test_status_lists_records_with_provenance(tmp_path):
-    code = "from lab import measure; store.measured('week0/demo', lambda: {'ms': 1.0})"
+    code = "from lab.record import store; store.measured('week0/demo', lambda: {'ms': 1.0})"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, env=dict(os.environ, LAB_RECORDS=str(tmp_path)))
     r = lab("status", "--dir", str(tmp_path))
     assert r.returncode == 0, r.stderr
@@ -88,7 +88,7 @@ def test_unknown_profile_is_a_clear_error():
 
 
 def test_status_names_an_unreadable_record_without_nan_and_recommends_what_works(tmp_path):
-    code = "from lab import measure; store.measured('week0/demo', lambda: {'ms': 1.0})"
+    code = "from lab.record import store; store.measured('week0/demo', lambda: {'ms': 1.0})"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, env=dict(os.environ, LAB_RECORDS=str(tmp_path)))
     record = next(tmp_path.rglob("*.json"))
     record.write_text(record.read_text()[:50])
@@ -185,13 +185,13 @@ def test_a_killed_render_leaves_nothing_in_the_temp_folder_that_the_next_run_doe
         time.sleep(0.2)
     assert not scratch.alive(kernel), "the kernel outlived the render"
     assert list(tmp.glob("tmp*.json")) == []          # no kernel connection file (with its HMAC key) in the open
-    subprocess.run([sys.executable, "-c", "from lab import scratch\nwith scratch.directory('next'): pass"],
+    subprocess.run([sys.executable, "-c", "from lab.record import scratch\nwith scratch.directory('next'): pass"],
                    env=env, check=True)
     assert list(tmp.iterdir()) == []
 
 
 def test_status_marks_a_noisy_record_with_the_load_it_saw(tmp_path):
-    code = ("from lab import measure; store.measured('week0/demo', lambda quiet: {'ms': 1.0, 'noisy': None if quiet "
+    code = ("from lab.record import store; store.measured('week0/demo', lambda quiet: {'ms': 1.0, 'noisy': None if quiet "
             "else {'why': 'spread 0.89 of the median', 'load': [2.1, 1.9]}}, quiet=QUIET)")
     env = dict(os.environ, LAB_RECORDS=str(tmp_path))
     subprocess.run([sys.executable, "-c", code.replace("QUIET", "True")], cwd=ROOT, check=True, env=env)
@@ -263,7 +263,7 @@ def test_course_into_an_empty_root_copies_the_sources_only_and_executes_there(tm
     source, target = tmp_path / "checkout", tmp_path / "rehearsal"
     _course_site(source, broken=False)
     (source / "course/a.qmd").write_text(PAGE.format(
-        title="A", label="measures", code="from lab import get_profile, measure\n"
+        title="A", label="measures", code="from lab import get_profile\nfrom lab.record import store\n"
         "store.measured('t/a', lambda profile: {'n': 1}, profile=get_profile())"))
     (source / "requirements-offline.txt").write_text("# no offline assets\n")
     (source / "course/measurements/t/a").mkdir(parents=True)
