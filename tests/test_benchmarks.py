@@ -70,10 +70,19 @@ def test_smoke_benchmark_feeds_both_loops_the_same_batches_and_writes_every_sect
                     "--repeats", "1", "--out", str(out)], check=True, cwd=ROOT, capture_output=True, timeout=600)
     result = json.loads(out.read_text())
     rows = {r["row"]: r for r in result["rows"]}
-    assert len(rows) == 4 and all(r["samples_per_s"] > 0 for r in rows.values())
+    assert len(rows) == 5 and all(r["samples_per_s"] > 0 for r in rows.values())
     no_grouping, trainer = rows["lab.train, no length grouping"], rows["HF Trainer + DataCollatorWithPadding, same batches"]
     assert no_grouping["padded_tokens"] == trainer["padded_tokens"]       # the same batches, token for token
     assert rows["lab.train"]["padded_tokens"] < no_grouping["padded_tokens"]
+    # every row in lab.train's own precision, which is the device's (lab.precision.precision_for)
+    from lab.precision import default_device, precision_for
+    assert result["precision"]["lab.train"] == precision_for(default_device()) and result["precision"]["all_same"]
+    assert {r["precision"] for r in rows.values()} == {result["precision"]["lab.train"]}
+    own = rows["HF Trainer, its own length grouping"]                     # the Trainer's own sampler, its own batches
+    assert own["sampler"] == "LengthGroupedSampler" and trainer["sampler"] != own["sampler"]
+    assert not own["in_best"] and own["batch_order"]["first_longest"] and 0 <= own["test_accuracy"] <= 1
+    assert own["batch_order"]["longest_at"] == [0]                        # HF puts the longest batch first
+    assert result["best_row"] != own["row"] and "lost_beyond_seed_noise" in result["own_grouping"]
     ops = {r["operator"]: r for r in result["operators"]["top"] + result["operators"]["differ"]}
     matmuls = ops["aten::mm"]                                    # the model's arithmetic, call for call
     assert matmuls["a"]["calls"] == matmuls["b"]["calls"] > 0
@@ -84,6 +93,7 @@ def test_smoke_benchmark_feeds_both_loops_the_same_batches_and_writes_every_sect
     for heading in ("## Where one epoch's time goes", "## Operator by operator", "## The two loops in lockstep",
                     "## What each candidate change bought"):
         assert heading in md
+    assert "Precision: lab.train trained in" in md and "HF Trainer, its own length grouping (LengthGroupedSampler" in md
 
 
 def test_pool_sweep_trains_every_pool_and_grouping_never_pads_more_than_random_batches(tmp_path):
