@@ -12,14 +12,39 @@
 """
 from __future__ import annotations
 
-import argparse
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
+import signal
+import time
 
-from lab.record import paths
+# Ctrl-C is noted from the first instant, not raised: a KeyboardInterrupt raised while torch (a C++ extension)
+# imports can abort the process ("terminate called after throwing an instance of 'pybind11::error_already_set'")
+# or make Python end by SIGINT whatever main returns. `course` and `render` stop at their next step, saying where
+# (lab.site.execute.ctrl_c takes these presses over); the other commands stop once their arguments are read. A
+# second Ctrl-C raises KeyboardInterrupt at once.
+PRESSES: list[float] = []
+
+
+def _note_ctrl_c(signum, frame):
+    PRESSES.append(time.monotonic())
+    if len(PRESSES) > 1:
+        raise KeyboardInterrupt
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, _note_ctrl_c)
+
+import argparse  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from lab.record import paths  # noqa: E402
+
+
+def _noted() -> list[float] | None:
+    """The presses noted so far, when this process notes them (run as `python -m lab`), else None."""
+    return PRESSES if signal.getsignal(signal.SIGINT) is _note_ctrl_c else None
 
 QUARTO_INSTALL = "https://quarto.org/docs/get-started/ (any OS; `quarto render` then publishes from _freeze/)"
 
@@ -56,11 +81,12 @@ def _render(pages: list[Path], root: Path) -> int:
             print(f"error: {page} is outside the project root {root}; pass --root", file=sys.stderr)
             return 2
     from lab.record.lock import Busy
-    from lab.site.execute import Interrupted
+    from lab.site.execute import Interrupted, ctrl_c
     try:
-        render_pages([p.resolve() for p in pages], root)
+        with ctrl_c(_noted()):
+            render_pages([p.resolve() for p in pages], root)
     except Interrupted as e:
-        print(f"interrupted: {e} (its previous _freeze entry is untouched)", file=sys.stderr)
+        print(interrupted_line(e), file=sys.stderr)
         return 130
     except PageError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -70,6 +96,12 @@ def _render(pages: list[Path], root: Path) -> int:
         print(f"error: cannot render: {e}", file=sys.stderr)
         return 1
     return 0
+
+
+def interrupted_line(e) -> str:
+    """The one line a Ctrl-C ends `render` or `course` with: where it stopped (lab.site.execute.Interrupted)."""
+    said = " ".join(line.strip() for line in str(e).splitlines() if line.strip())       # one line, always
+    return f"interrupted: {said}" + (" (its previous _freeze entry is untouched)" if getattr(e, "kept", True) else "")
 
 
 def cmd_render(args) -> int:
@@ -107,25 +139,50 @@ def _course_root(given: str | None) -> Path:
 
 
 def cmd_course(args) -> int:
+    from lab.site.execute import ctrl_c
+    stage = ["before its first page"]       # where a second Ctrl-C, outside the pages, stops it
+    try:
+        with ctrl_c(_noted()) as ctrl:
+            return _course(args, stage, ctrl)
+    except KeyboardInterrupt:
+        print(f"interrupted: python -m lab course stopped {stage[0]} (Ctrl-C)", file=sys.stderr)
+        return 130
+
+
+def _course(args, stage: list, ctrl) -> int:
+    """cmd_course under lab.site.execute.ctrl_c: a Ctrl-C stops it at the next step, saying where."""
     from lab.record.lock import Busy
     from lab.display.report import site_settings
     from lab.site import render_every_page, write_notebooks
     from lab.site.execute import Interrupted
+
+    def stopped(where: str) -> int | None:
+        if ctrl.pressed():
+            print(f"interrupted: python -m lab course stopped {where} (Ctrl-C)", file=sys.stderr)
+            return 130
+        return None
+
     root = _course_root(args.root)
     profile, how = _profile_choice()
     print(f"[lab] course on profile {profile.name!r} ({how}) in {root}")
     pages = site_pages(root)
+    stage[0] = ("while rendering its pages (those rendered keep their new _freeze entries, the others their "
+                "previous ones)")
     try:
-        rendered = render_every_page(pages, root)
+        rendered = render_every_page(pages, root)     # a Ctrl-C before or in a page: Interrupted
     except Interrupted as e:
-        print(f"interrupted: {e} (its previous _freeze entry is untouched)", file=sys.stderr)
+        print(interrupted_line(e), file=sys.stderr)
         return 130
     except Busy as e:
         print(f"error: cannot render: {e}", file=sys.stderr)
         return 1
+    stage[0] = "after its pages, while writing the student notebooks (the pages' _freeze entries are written)"
     install = site_settings(root).get("notebook-install", "ecbs5200-lab")
     written = write_notebooks(pages, root, root / "notebooks", install)
     print(f"[lab] {len(written)} student notebooks in {root / 'notebooks'}")
+    if stopped("after writing the student notebooks (the pages' _freeze entries are written)"):
+        return 130
+    stage[0] = "after its pages and notebooks"
     if rendered.failed:
         print(f"[lab] {len(rendered.failed)} of {len(pages)} pages failed; each keeps its previous _freeze entry:",
               file=sys.stderr)
@@ -136,7 +193,10 @@ def cmd_course(args) -> int:
         return 1
     if shutil.which("quarto"):
         print("[lab] quarto render (reuses _freeze/, executes nothing)")
-        return subprocess.run(["quarto", "render"], cwd=root).returncode
+        stage[0] = "in `quarto render` (the pages' _freeze entries and notebooks are written)"
+        code = subprocess.run(["quarto", "render"], cwd=root).returncode   # quarto gets the Ctrl-C itself
+        return stopped(f"in `quarto render`, which ended with exit code {code} (the pages' _freeze entries and "
+                       "notebooks are written)") or code
     print(f"[lab] no `quarto` on PATH, so the site was not built. _freeze/ is complete: install Quarto from "
           f"{QUARTO_INSTALL}, then run `quarto render` here.")
     return 0
@@ -257,17 +317,27 @@ def main(argv=None) -> int:
     v.add_argument("--only", help="comma-separated checks to run (default: all eight; an unknown name lists them)")
     v.add_argument("--json", help="also write the scorecard record (checks, numbers, provenance) to this file")
     args = ap.parse_args(argv)
+    noted = _noted()
     try:
-        return {"course": cmd_course, "render": cmd_render, "check": cmd_check,
+        if noted is not None and args.cmd not in ("course", "render"):     # these stop at a Ctrl-C at once
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            if noted:
+                raise KeyboardInterrupt
+        code = {"course": cmd_course, "render": cmd_render, "check": cmd_check,
                 "status": cmd_status, "profile": cmd_profile, "verify": cmd_verify}[args.cmd](args)
     except ValueError as e:    # bad input (an unknown profile, say): the message already says what to do
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        code = 2
     except KeyboardInterrupt:  # Ctrl-C outside a page's cells (a page's own interrupt is handled in _render)
         kept = ("; pages rendered so far keep their new _freeze entries, the others their previous ones"
                 if args.cmd in ("course", "render") else "")
         print(f"interrupted: python -m lab {args.cmd} stopped (Ctrl-C){kept}", file=sys.stderr)
         return 130
+    if noted and code != 130:    # a Ctrl-C noted after the command's last step
+        print(f"interrupted: python -m lab {args.cmd} stopped as it ended (Ctrl-C; it would have exited with {code})",
+              file=sys.stderr)
+        return 130
+    return code
 
 
 if __name__ == "__main__":

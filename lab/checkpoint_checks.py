@@ -1,6 +1,6 @@
 """The checks lab.checkpoint promises, run for real: two runs with the same seed end equal, a reload in a fresh
 process gives the same logits, and a run killed (SIGKILL) mid-epoch resumes to the very weights of one that never
-stopped. Week 1's table (`checks_record`, `checks_rows`) and `python -m lab verify` use them.
+stopped. Week 1's record (lab.recipes.week1) and `python -m lab verify` use them.
 
 They run on a short training run of the profile (two epochs of six batches), so they take seconds with tiny
 models and about a minute with MiniLM.
@@ -42,10 +42,10 @@ def reload_check(model, tokenizer, profile, folder) -> dict:
     model.eval()
     with torch.no_grad():
         here = model(**{k: batch[k].to(model.device) for k in ("input_ids", "attention_mask")}).logits.cpu()
-    child = scratch.python(RELOAD_CHILD, str(folder / "reload"), str(folder / "batch.safetensors"),
-                    str(model.device), str(folder / "logits.safetensors"))
-    if child.wait() != 0:
-        raise RuntimeError(f"the reload process failed with exit code {child.returncode}")
+    with scratch.python(RELOAD_CHILD, str(folder / "reload"), str(folder / "batch.safetensors"),
+                        str(model.device), str(folder / "logits.safetensors")) as child:   # Ctrl-C: killed, quiet
+        if child.wait() != 0:
+            raise RuntimeError(f"the reload process failed with exit code {child.returncode}")
     there = load_file(folder / "logits.safetensors")["logits"]
     return {"check": "reload in a fresh process: logits equal", "pass": torch.equal(here, there),
             "fingerprint": checkpoint.read_state(folder / "reload")["fingerprint"],
@@ -75,14 +75,14 @@ def resume_check(profile, folder, reference: str, every: int = 4, stall_at: int 
     folder = Path(folder)
     spec = json.dumps({"profile": profile.to_dict(), "folder": str(folder), "every": every, "stall_at": stall_at,
                        "deterministic": torch.are_deterministic_algorithms_enabled()})
-    child = scratch.python(CRASH_CHILD, spec, stdout=subprocess.PIPE)
     lines = []
-    for line in child.stdout:
-        lines.append(line.rstrip())
-        if line.startswith("stalled"):
-            os.kill(child.pid, signal.SIGKILL)       # a real kill: no handler, no cleanup, no flush
-            break
-    child.wait()
+    with scratch.python(CRASH_CHILD, spec, stdout=subprocess.PIPE) as child:     # Ctrl-C here: killed, quiet
+        for line in child.stdout:
+            lines.append(line.rstrip())
+            if line.startswith("stalled"):
+                os.kill(child.pid, signal.SIGKILL)       # a real kill: no handler, no cleanup, no flush
+                break
+        child.wait()
     if child.returncode != -signal.SIGKILL:
         raise RuntimeError(f"the training subprocess ended with {child.returncode} instead of being killed; "
                            f"its output:\n" + "\n".join(lines))

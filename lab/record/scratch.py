@@ -11,7 +11,10 @@ Jupyter connection file in one holds the kernel's HMAC key); each new one first 
 folders whose owner died, so a kill leaves nothing that the next run does not clean.
 
 `python(code)` starts a helper process (the crash test's trainer, the reload checks) that imports this lab and
-ends when the process that started it ends (`die_with_parent`), instead of running on after a kill.
+ends when the process that started it ends (`die_with_parent`), instead of running on after a kill. It runs in a
+session of its own, so a Ctrl-C meant for its parent (a terminal's, or the one lab.site passes to a page's kernel
+group) does not reach it: it would die printing a KeyboardInterrupt traceback on the terminal. The parent decides
+instead: an exception while it waits for the helper, or leaving a `with` block around it, kills it (`Helper`).
 """
 from __future__ import annotations
 
@@ -195,11 +198,43 @@ def die_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def python(code: str, *args: str, **kwargs) -> subprocess.Popen:
+class Helper(subprocess.Popen):
+    """A helper process (`python`): killed, with anything it started, when an exception (a Ctrl-C's
+    KeyboardInterrupt) interrupts `wait()`, and when a `with` block around it is left, so an interrupted parent
+    leaves no helper running and none that prints."""
+
+    def wait(self, timeout=None):
+        try:
+            return super().wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Kill it (SIGKILL to its session's process group) unless it has ended, and reap it."""
+        if self.poll() is not None:
+            return
+        try:
+            os.killpg(self.pid, signal.SIGKILL) if hasattr(os, "killpg") else self.kill()
+        except OSError:
+            with contextlib.suppress(OSError):
+                self.kill()
+        subprocess.Popen.wait(self)
+
+    def __exit__(self, exc_type, value, traceback):
+        self.stop()
+        return super().__exit__(exc_type, value, traceback)
+
+
+def python(code: str, *args: str, **kwargs) -> Helper:
     """A fresh interpreter running `code` that imports this lab (the checkout's, whether or not it is installed)
-    and dies with this process: a killed kernel must not leave a trainer running."""
+    and dies with this process: a killed kernel must not leave a trainer running. It runs in its own session
+    (a Ctrl-C of its parent's process group does not reach it); use it in a `with` block, or wait() for it, so an
+    interrupted parent kills it (Helper)."""
     from lab.record import paths
     path = os.pathsep.join([str(paths.package_parent()), os.environ.get("PYTHONPATH", "")])
-    code = f"from lab import scratch; scratch.die_with_parent({os.getpid()})\n{code}"
-    return subprocess.Popen([sys.executable, "-c", code, *args], env={**os.environ, "PYTHONPATH": path},
-                            text=True, **kwargs)
+    code = f"from lab.record import scratch; scratch.die_with_parent({os.getpid()})\n{code}"
+    return Helper([sys.executable, "-c", code, *args], env={**os.environ, "PYTHONPATH": path}, text=True,
+                  start_new_session=os.name == "posix", **kwargs)

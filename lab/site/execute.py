@@ -19,9 +19,12 @@ It talks over IPC sockets in a private scratch folder (lab.record.scratch) rathe
 of the machine can reach it, ipykernel has no plain-TCP warning to print, and the connection file
 (which holds the kernel's HMAC key) goes away with the folder, even after a kill.
 
-Ctrl-C while a cell runs is passed on to the kernel, as Jupyter's interrupt: the page's code stops
-where it can keep its work (lab.train finishes the step and saves a checkpoint), and the page ends
-with Interrupted. A second Ctrl-C stops at once.
+Ctrl-C (SIGINT) at any instant ends the page with Interrupted, naming where it stopped (`ctrl_c`). While the
+kernel runs a request, Ctrl-C is passed on to it, as Jupyter's interrupt: the page's code stops where it can keep
+its work (lab.train finishes the step and saves a checkpoint). Before the kernel is ready, and while it shuts down,
+the press is only noted, and the page stops at its next step. Once Ctrl-C was pressed, whatever ends the page (the
+cell's KeyboardInterrupt, an error the interrupt caused, an inline expression that failed) is the interrupt, never
+a failed page. A second Ctrl-C stops at once.
 """
 from __future__ import annotations
 
@@ -87,7 +90,71 @@ class PageError(Exception):
 
 
 class Interrupted(PageError):
-    """Ctrl-C stopped the page; the message names the page, the cell, and what the page's code said."""
+    """Ctrl-C stopped the page; the message names the page, the cell, and what the page's code said.
+
+    `kept`: the page's previous _freeze entry is untouched (False when the Ctrl-C came between two pages)."""
+
+    def __init__(self, message: str, kept: bool = True):
+        super().__init__(message)
+        self.kept = kept
+
+
+class CtrlC:
+    """The state of Ctrl-C during a render (see ctrl_c): was it pressed, and which kernel to pass it on to."""
+
+    def __init__(self, presses: list[float] | None = None):
+        self.presses: list[float] = presses if presses is not None else []
+        self.client: NotebookClient | None = None     # the page's kernel, while it is ready for requests
+
+    def pressed(self) -> bool:
+        return bool(self.presses)
+
+    def handle(self, signum, frame):
+        self.presses.append(time.monotonic())
+        if len(self.presses) > 1:
+            raise KeyboardInterrupt
+        pgid = getattr(getattr(getattr(self.client, "km", None), "provisioner", None), "pgid", None)
+        if pgid:
+            with contextlib.suppress(OSError):     # the kernel's process group: the kernel and what it started
+                os.killpg(pgid, signal.SIGINT)
+
+    @contextlib.contextmanager
+    def kernel(self, client: NotebookClient):
+        """While the block runs, a Ctrl-C goes on to `client`'s kernel (an idle kernel ignores it)."""
+        self.client = client
+        try:
+            yield
+        finally:
+            self.client = None
+
+
+_active: CtrlC | None = None
+
+
+@contextlib.contextmanager
+def ctrl_c(presses: list[float] | None = None):
+    """While the block runs (in the main thread: only it gets signals), the first Ctrl-C is noted, passed on to the
+    page's kernel while one is ready (CtrlC.kernel), and the render stops at its next step with Interrupted; the
+    second raises KeyboardInterrupt at once. Nested blocks share the outer one's state. Yields the CtrlC.
+
+    `presses`: the presses noted before (python -m lab notes them from its first instant), shared with the caller.
+    A Ctrl-C is never raised at the first press because a KeyboardInterrupt raised inside a C++ extension's Python
+    callback (torch's import) can abort the process or make it end by SIGINT whatever it returns."""
+    global _active
+    if _active is not None:
+        yield _active
+        return
+    state = CtrlC(presses)
+    if threading.current_thread() is not threading.main_thread():
+        yield state
+        return
+    previous = signal.signal(signal.SIGINT, state.handle)
+    _active = state
+    try:
+        yield state
+    finally:
+        _active = None
+        signal.signal(signal.SIGINT, previous)
 
 
 class _ThisPythonSpecs(KernelSpecManager):
@@ -164,6 +231,11 @@ def _error_text(ename: str, evalue: str, traceback: str | list[str]) -> str:
     return f"{ename}: {evalue}" + ("\n" + "\n".join(tail) if tail else "")
 
 
+def _first_line(text: str) -> str:
+    """An Interrupted message is one line: the first line of what the page's code said."""
+    return next((line.strip() for line in (text or "").splitlines() if line.strip()), "")
+
+
 def _option(cell: Cell, execute: dict, key: str, fallback):
     return cell.options.get(key, execute.get(key, fallback))
 
@@ -173,7 +245,25 @@ def execute_page(page: Page, execute: dict, env: dict | None = None, timeout: in
     """Run the page; returns one ExecutedCell per parsed cell (raw cells untouched) and the profiles it used.
 
     `execute` holds the page's execute options (project `execute:` merged with the page's).
-    `progress(cell_number)` is called after each code cell."""
+    `progress(cell_number)` is called after each code cell. Ctrl-C at any instant raises Interrupted."""
+    with ctrl_c() as ctrl:
+        step = ["the page as its kernel started, before its first cell"]     # where a Ctrl-C would stop it
+        try:
+            executed = _execute(page, execute, env, timeout, progress, ctrl, step)
+        except Interrupted:
+            raise
+        except (Exception, KeyboardInterrupt) as e:
+            if not ctrl.pressed():
+                raise
+            cause = ("" if isinstance(e, (KeyboardInterrupt, PageError))
+                     else f" ({type(e).__name__}: {_first_line(str(e))})")
+            raise Interrupted(f"{page.rel}: Ctrl-C stopped {step[0]}{cause}") from None
+        if ctrl.pressed():            # during the kernel's shutdown
+            raise Interrupted(f"{page.rel}: Ctrl-C stopped the page after its last cell")
+        return executed
+
+
+def _execute(page: Page, execute: dict, env, timeout, progress, ctrl: CtrlC, step: list) -> ExecutedPage:
     code = [c for c in page.cells if c.kind == "code"]
     nb = nbformat.v4.new_notebook(
         metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
@@ -186,6 +276,11 @@ def execute_page(page: Page, execute: dict, env: dict | None = None, timeout: in
     # Both it and the kernel's connection file live in one private scratch folder that a kill leaves to the next run.
     results: list[ExecutedCell] = []
     number = 0
+
+    def stop_if_pressed(where: str) -> None:
+        if ctrl.pressed():
+            raise Interrupted(f"{page.rel}: Ctrl-C stopped {where}")
+
     with scratch.directory("page") as folder:
         channel = folder / "progress.txt"
         kernel_env = {**os.environ, **QUARTO_ENV, "LAB_PAGE": page.rel, CHANNEL_ENV: str(channel), **(env or {})}
@@ -198,51 +293,46 @@ def execute_page(page: Page, execute: dict, env: dict | None = None, timeout: in
             shutdown_kernel="immediate",
             resources={"metadata": {"path": str(page.path.parent)}},
         )
-        with relay(channel), client.setup_kernel(env=kernel_env, cleanup_kc=True), \
-                _ctrl_c_to_kernel(client) as pressed:
-            client.execute_cell(setup, 0, store_history=False)
+        with relay(channel), client.setup_kernel(env=kernel_env, cleanup_kc=True), ctrl.kernel(client):
+            stop_if_pressed(step[0])
+            step[0] = "the page in its setup step, before its first cell"
+            _run_setup(client, page, setup, ctrl)
+            stop_if_pressed(step[0])
             for cell in page.cells:
                 done = ExecutedCell(cell)
                 results.append(done)
                 if cell.kind == "markdown":
-                    done.user_expressions = _inline(client, page, cell)
+                    expressions = cell.inline_expressions()
+                    if expressions:
+                        step[0] = (f"the inline expressions after code cell {number} "
+                                   f"(`{{python}} {expressions[0][:60]}`{', ...' if len(expressions) > 1 else ''})")
+                        done.user_expressions = _inline(client, page, cell, expressions)
                 elif cell.kind == "code":
                     number += 1
                     done.execution_count = number
+                    step[0] = describe_cell(cell, number)
                     if _option(cell, execute, "eval", True):
-                        done.outputs = _run_code(client, page, cell, number, execute, pressed)
+                        done.outputs = _run_code(client, page, cell, number, execute, ctrl.pressed)
                     if progress:
                         progress(number)
-                if pressed():       # the cell may have shown the KeyboardInterrupt (error: true) and gone on
-                    raise Interrupted(f"{page.rel}: Ctrl-C stopped the page after code cell {number}")
+                # the cell may have shown the KeyboardInterrupt (error: true) and gone on
+                stop_if_pressed(f"the page after code cell {number}")
+            step[0] = "the page after its last cell"
             profiles, records = _ask(client, USED_PROFILES, []), _ask(client, USED_RECORDS, [])
             course = _ask(client, COURSE_RECORD, {})
-            if pressed():
-                raise Interrupted(f"{page.rel}: Ctrl-C stopped the page after its last cell")
+            stop_if_pressed(step[0])
     return ExecutedPage(results, profiles, records, course)
 
 
-@contextlib.contextmanager
-def _ctrl_c_to_kernel(client: NotebookClient):
-    """While the page runs, the first Ctrl-C (SIGINT) goes to the kernel's process group, as Jupyter's
-    interrupt; the second raises KeyboardInterrupt here. Yields a function: was Ctrl-C pressed?"""
-    presses = []
-
-    def handle(signum, frame):
-        presses.append(time.monotonic())
-        pgid = getattr(getattr(client.km, "provisioner", None), "pgid", None)
-        if len(presses) > 1 or not pgid:
-            raise KeyboardInterrupt
-        os.killpg(pgid, signal.SIGINT)
-
-    if threading.current_thread() is not threading.main_thread():   # only the main thread gets signals
-        yield lambda: False
-        return
-    previous = signal.signal(signal.SIGINT, handle)
+def _run_setup(client: NotebookClient, page: Page, setup, ctrl: CtrlC) -> None:
+    """Quarto's hidden setup step (SETUP_CODE), before the page's first cell."""
     try:
-        yield lambda: bool(presses)
-    finally:
-        signal.signal(signal.SIGINT, previous)
+        client.execute_cell(setup, 0, store_history=False)
+    except CellExecutionError as e:
+        if ctrl.pressed():
+            raise Interrupted(f"{page.rel}: Ctrl-C stopped the page in its setup step, before its first cell") \
+                from None
+        raise PageError(f"{page.rel}: the setup step raised {_error_text(e.ename, e.evalue, e.traceback)}") from None
 
 
 def _ask(client: NotebookClient, expression: str, empty):
@@ -266,9 +356,10 @@ def _run_code(client: NotebookClient, page: Page, cell: Cell, number: int, execu
     try:
         client.execute_cell(nb_cell, number, execution_count=number, store_history=True)
     except CellExecutionError as e:
-        if pressed() and e.ename == "KeyboardInterrupt":
+        if pressed():         # the KeyboardInterrupt, or what the interrupt made the cell's code raise
+            said = _first_line(e.evalue if e.ename == "KeyboardInterrupt" else f"it raised {e.ename}: {e.evalue}")
             raise Interrupted(f"{page.rel}: Ctrl-C stopped {describe_cell(cell, number)}"
-                              + (f": {e.evalue}" if e.evalue else "")) from None
+                              + (f": {said}" if said else "")) from None
         raise PageError(f"{page.rel}: {describe_cell(cell, number)} raised "
                         f"{_error_text(e.ename, e.evalue, e.traceback)}") from None
     except CellTimeoutError:
@@ -279,10 +370,9 @@ def _run_code(client: NotebookClient, page: Page, cell: Cell, number: int, execu
     return list(nb_cell.outputs)
 
 
-def _inline(client: NotebookClient, page: Page, cell: Cell) -> dict:
-    expressions = cell.inline_expressions()
-    if not expressions:
-        return {}
+def _inline(client: NotebookClient, page: Page, cell: Cell, expressions: list[str]) -> dict:
+    """The values of the markdown cell's inline expressions. A failure raises PageError (execute_page turns it into
+    Interrupted when Ctrl-C made the expression fail)."""
     request = {str(i): expr for i, expr in enumerate(expressions)}
     msg_id = client.kc.execute("", user_expressions=request)
     reply = client.wait_for_reply(msg_id)

@@ -7,7 +7,9 @@ anything.
 render_pages stops at the first page that fails (`python -m lab render`); render_every_page
 goes on to the next page and reports every failure at the end (`python -m lab course`: one
 broken page must not keep the other seven stale). Either way a failed page keeps its previous
-entry. Ctrl-C (Interrupted) stops both at once.
+entry. Ctrl-C at any instant stops both with Interrupted, naming where (execute.ctrl_c): no page starts after it,
+and the page it stopped keeps its previous entry (a Ctrl-C that lands once the new entry is written stops the run
+before the next page).
 
 The kernels read and write the site's records folder (lab.record.paths.site_records_dir): for a site
 outside this checkout they are told it through $LAB_RECORDS, so `lab check --root DIR` finds the
@@ -26,7 +28,7 @@ import yaml
 
 from lab.record import lock, paths
 
-from .execute import Interrupted, PageError, execute_page
+from .execute import Interrupted, PageError, ctrl_c, execute_page
 from .freeze import FREEZE_DIR, entry_dir, recover, result_json, write_entry
 from .markdown import page_markdown
 from .notebooks import course_values
@@ -70,14 +72,19 @@ def render_page(page: Page, freeze_root: Path, project_execute: dict, env: dict 
     if "title" not in page.front_matter:
         # Quarto would move the page's first heading into a `title:`; we do not.
         print(f"{page.rel}: warning: no `title:` in the front matter", file=sys.stderr)
-    executed = execute_page(page, execute, env=env, timeout=timeout)
-    md = page_markdown(executed.cells, cell_ids(page), page.stem, execute)
-    html_json = result_json(page.hash, md.markdown, page.stem, md.needs_js, executed.profiles, executed.records,
-                            course_values(executed))
-    if "smoke" in executed.profiles:
-        print(f"{page.rel}: warning: executed on the smoke profile (a tiny random model on a few dozen examples); "
-              "`python -m lab check` fails on this entry until the page is rendered on cpu or gpu", file=sys.stderr)
-    return write_entry(entry_dir(freeze_root, page.rel), html_json, md.figures)
+    with ctrl_c() as ctrl:
+        executed = execute_page(page, execute, env=env, timeout=timeout)
+        md = page_markdown(executed.cells, cell_ids(page), page.stem, execute)
+        html_json = result_json(page.hash, md.markdown, page.stem, md.needs_js, executed.profiles, executed.records,
+                                course_values(executed))
+        if ctrl.pressed():
+            raise Interrupted(f"{page.rel}: Ctrl-C stopped the page after its last cell, before its _freeze entry "
+                              "was written")
+        if "smoke" in executed.profiles:
+            print(f"{page.rel}: warning: executed on the smoke profile (a tiny random model on a few dozen examples); "
+                  "`python -m lab check` fails on this entry until the page is rendered on cpu or gpu",
+                  file=sys.stderr)
+        return write_entry(entry_dir(freeze_root, page.rel), html_json, md.figures)
 
 
 @dataclass
@@ -120,7 +127,7 @@ def kernel_env(root: Path, env: dict | None) -> dict:
 def _locked(pages, root, freeze_root, env, timeout, keep_going) -> Rendered:
     root = Path(root).resolve()
     freeze_root = Path(freeze_root).resolve() if freeze_root else root
-    with lock.hold(freeze_root / FREEZE_DIR, "rendering", wait=False):
+    with ctrl_c(), lock.hold(freeze_root / FREEZE_DIR, "rendering", wait=False):
         for p in recover(freeze_root):
             print(f"cleared {p.relative_to(freeze_root)}, left by an interrupted render", file=sys.stderr)
         return _render(pages, root, freeze_root, kernel_env(root, env), timeout, keep_going)
@@ -130,23 +137,48 @@ def _render(pages: list[Path], root: Path, freeze_root: Path, env: dict | None, 
             keep_going: bool) -> Rendered:
     project_execute = project_execute_options(root)
     done = Rendered()
-    for number, path in enumerate(pages, 1):
-        try:
-            out = _render_one(number, path, pages, root, freeze_root, project_execute, env, timeout)
-        except Interrupted:
-            raise
-        except PageError as e:
-            if not keep_going:
-                raise
+    with ctrl_c() as ctrl:      # the first Ctrl-C is noted here and stops the run at the next check
+        last = None             # the page before this one
+        for number, path in enumerate(pages, 1):
             rel = page_rel(Path(path), root)
-            reason = str(e).splitlines()[0].removeprefix(f"{rel}: ")
-            done.failed[rel] = reason
-            print(f"[{number}/{len(pages)}] {rel}: FAILED ({reason}); its previous _freeze entry is kept, "
-                  "going on with the next page", file=sys.stderr, flush=True)
-            continue
-        if out is not None:
-            done.written.append(out)
+            _stop_if_pressed(ctrl, last, rel)
+            last = rel
+            try:
+                out = _render_one(number, path, pages, root, freeze_root, project_execute, env, timeout)
+            except Interrupted:
+                raise
+            except PageError as e:
+                if ctrl.pressed():
+                    raise Interrupted(f"{rel}: Ctrl-C stopped the page") from None
+                if not keep_going:
+                    raise
+                _failed(done, e, rel, number, len(pages))
+                continue
+            if out is not None:
+                done.written.append(out)
+        _stop_if_pressed(ctrl, last, None)
     return done
+
+
+def _stop_if_pressed(ctrl, last: str | None, following: str | None) -> None:
+    """Interrupted when Ctrl-C was pressed: between page `last` (None: before the first) and `following` (None:
+    after the last)."""
+    if not ctrl.pressed():
+        return
+    if following is None:
+        raise Interrupted(f"Ctrl-C stopped the run after its last page{f', {last}' if last else ''}", kept=False)
+    if last is None:
+        raise Interrupted(f"{following}: Ctrl-C stopped the run before this, its first page, started")
+    raise Interrupted(f"{following}: Ctrl-C stopped the run before this page started (the pages before it, up to "
+                      f"{last}, are done)")
+
+
+def _failed(done: Rendered, e: PageError, rel: str, number: int, total: int) -> None:
+    """Note the failed page in `done` and say so."""
+    reason = str(e).splitlines()[0].removeprefix(f"{rel}: ")
+    done.failed[rel] = reason
+    print(f"[{number}/{total}] {rel}: FAILED ({reason}); its previous _freeze entry is kept, "
+          "going on with the next page", file=sys.stderr, flush=True)
 
 
 def _render_one(number, path, pages, root, freeze_root, project_execute, env, timeout) -> Path | None:
