@@ -160,3 +160,10 @@ def test_a_helper_process_dies_with_the_process_that_started_it():
     if not gone:
         os.kill(helper, signal.SIGKILL)
     assert gone, "the helper outlived its parent"
+
+
+def test_the_lock_file_is_the_one_the_readme_names_and_git_ignores():
+    from pathlib import Path
+    root = Path(lock.__file__).resolve().parents[2]
+    assert f"`{lock.LOCK_FILE}`" in (root / "README.md").read_text()
+    assert lock.LOCK_FILE in (root / ".gitignore").read_text().split()

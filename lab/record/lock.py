@@ -5,7 +5,7 @@
     with lock.hold(freeze_root, "rendering", wait=False):     # or fails at once with lock.Busy naming the holder
         ...
 
-The lock is `fcntl.flock` on `<folder>/.lab.record.lock`. The operating system releases it when the holder's process ends,
+The lock is `fcntl.flock` on `<folder>/.lab.lock`. The operating system releases it when the holder's process ends,
 however it ends (SIGKILL included), so a crash never leaves a folder locked and there is nothing stale to delete.
 The file records who holds it (pid, host, what for, the page or command, since when), so a second run can say
 whom it waits for. Within one process a hold is re-entrant: holding a folder this process already holds does
@@ -33,7 +33,7 @@ try:
 except ImportError:              # Windows: no flock; the course runs on Linux and macOS
     fcntl = None
 
-LOCK_FILE = ".lab.record.lock"
+LOCK_FILE = ".lab.lock"
 _held: set[str] = set()         # lock files this process holds
 
 
