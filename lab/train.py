@@ -67,13 +67,16 @@ def metrics(preds, labels) -> dict:
 
 
 @torch.no_grad()
-def evaluate(model, enc: data.Encoded, batch_size: int = 64, device=None, logits: bool = False) -> dict:
-    """Accuracy and macro-F1 on encoded examples; `logits=True` also returns them (n, classes), in input order."""
+def evaluate(model, enc: data.Encoded, batch_size: int = 64, device=None, logits: bool = False,
+             precision: str | None = None) -> dict:
+    """Accuracy and macro-F1 on encoded examples; `logits=True` also returns them (n, classes), in input order.
+    precision: 'fp32', 'bf16' or 'fp16' instead of the device's own (precision_for), as in train()."""
     device = device or next(model.parameters()).device
+    precision = precision or precision_for(str(device))
     model.eval()
     out = torch.empty((len(enc), model.config.num_labels))
     for idx, batch in data.sorted_batches(enc, batch_size):
-        with autocast(device, precision_for(str(device))):
+        with autocast(device, precision):
             out[idx] = model(input_ids=batch["input_ids"].to(device),
                              attention_mask=batch["attention_mask"].to(device)).logits.float().cpu()
     result = {**metrics(out.argmax(-1).numpy(), enc.labels), "n": len(enc)}

@@ -4,6 +4,8 @@ numbers next to the student's and runs to its end.
 The claim is broken in a copy of the page (its threshold raised out of reach), in a temporary site. The site
 render runs on the smoke profile with that one claim enforced (LAB_ENFORCE_CLAIM), so smoke's relaxation (a broken
 claim only warns) does not hide its failure; the notebook runs on smoke too, in a kernel with none of a site render's variables.
+Both read a copy of the session's smoke course's records and its fine-tuned runs (conftest.smoke_course): the page's
+measurements are the course's, so neither trains or measures week 4 again.
 """
 import json
 import os
@@ -25,8 +27,10 @@ HOLDS, BROKEN = 'claims.expect(ort8["size_ratio"] >= 3.5,', 'claims.expect(ort8[
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
+def site(tmp_path_factory, smoke_course) -> Path:
     site = tmp_path_factory.mktemp("site")
+    shutil.copytree(smoke_course.records, site / "records", ignore=shutil.ignore_patterns(".lab*.lock", "*.tmp"))
+    (site / "runs").symlink_to(smoke_course.runs, target_is_directory=True)
     for name in ("_quarto.yml", "pyproject.toml", "requirements-offline.txt"):
         shutil.copy(ROOT / name, site / name)
     text = (ROOT / PAGE).read_text()
@@ -37,7 +41,7 @@ def site(tmp_path_factory) -> Path:
 
 
 def _env(site: Path) -> dict:
-    return {"LAB_PROFILE": "smoke", "LAB_RECORDS": str(site / "records")}
+    return {"LAB_PROFILE": "smoke", "LAB_RECORDS": str(site / "records"), "LAB_RUNS": str(site / "runs")}
 
 
 def test_the_site_render_of_the_page_stops_at_the_broken_claim(site):

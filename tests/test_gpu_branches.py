@@ -2,8 +2,11 @@
 
 A synthetic record is a real smoke record transformed: its provenance names a T4, its device fields say cuda, and it
 carries `"synthetic": true`, so that `lab check` refuses a page that shows one. Nothing here is ever committed: the
-records live in pytest's temporary folder. Week 4's fp16 route, which runs on CUDA only, is measured for real on the
-CPU (its builder and runner are device-generic) and its rows joined to the synthetic record.
+records live in pytest's temporary folder. The real records are the session's smoke course's (conftest.smoke_course),
+each test adding its synthetic ones to its own copy of them, and the pages run with the course's fine-tuned runs:
+nothing is trained or measured again here but what the GPU branch needs. Week 4's fp16 route, which runs on CUDA
+only, is measured for real on the CPU (its builder and runner are device-generic) and its rows joined to the
+synthetic record.
 """
 import copy
 import json
@@ -11,13 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from lab import budget, config, latency, quantize, train
+from lab import budget, config, quantize, train
 from lab.record import store
 from lab.site import render_pages
 from lab.display import week1 as show1
 from lab.display import week4 as show4
 from lab import variants
 from lab.recipes import week1
+from lab.recipes import latency
 from lab.recipes import week4
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,33 +48,33 @@ def synthetic_gpu(record: dict) -> dict:
     return rec
 
 
-def store(rec: dict, records: Path) -> Path:
+def store_synthetic(rec: dict, records: Path) -> Path:
     key = store.hardware_key("cuda", rec["provenance"])
     path = records / rec["name"] / f"{key}.json"
     store.write_atomic(path, json.dumps(rec, indent=2, sort_keys=True))
     return path
 
 
-def render_smoke(page: str, records: Path, tmp_path: Path) -> dict:
-    """Execute a page on the smoke profile with `records` as its records folder; its freeze entry."""
-    env = {"LAB_PROFILE": SMOKE.name, "LAB_RECORDS": str(records), "LAB_RUNS": str(tmp_path / "runs")}
-    render_pages([ROOT / page], ROOT, freeze_root=tmp_path, env=env)
+def render_smoke(page: str, course, records: Path, tmp_path: Path) -> dict:
+    """Execute a page of the smoke course on the smoke profile with `records` as its records folder and the course's
+    runs; its freeze entry (written under tmp_path, the course's own entry left as it was)."""
+    env = {**course.env, "LAB_RECORDS": str(records)}
+    render_pages([Path(page)], course.root, freeze_root=tmp_path, env=env)
     entry = tmp_path / "_freeze" / Path(page).with_suffix("") / "execute-results" / "html.json"
     return json.loads(entry.read_text())
 
 
 @pytest.fixture
-def records(tmp_path, monkeypatch):
-    folder = tmp_path / "records"
-    monkeypatch.setenv("LAB_RECORDS", str(folder))
-    monkeypatch.setenv("LAB_RUNS", str(tmp_path / "runs"))
-    return folder
+def records(course_records):
+    """The smoke course's records, copied: the test's synthetic GPU records go in beside them."""
+    return course_records
 
 
-def test_a_synthetic_record_is_marked_and_named_for_the_t4(records):
+def test_a_synthetic_record_is_marked_and_named_for_the_t4(tmp_path):
+    records = tmp_path / "records"
     rec = {"name": "week1/finetune", "config": {}, "result": {"device": "cpu", "rows": [{"device": "cpu"}]},
            "provenance": {"device": "cpu", "cpu": "x", "cpu_count": 2, "gpu": None}}
-    path = store(synthetic_gpu(rec), records)
+    path = store_synthetic(synthetic_gpu(rec), records)
     assert path.name == "cuda-tesla-t4.json"
     stored = json.loads(path.read_text())
     assert stored["synthetic"] is True and stored["result"]["rows"][0]["device"] == "cuda"
@@ -83,14 +87,14 @@ def test_week1_shows_a_t4_column_with_its_peak_from_a_gpu_record(records):
     proj = gpu["result"]["projection"]
     proj["gpu"], proj["peak_tflops"] = T4["name"], budget.peak_tflops(T4["name"])
     proj["fraction_of_peak"] = proj["achieved_tflops"] / proj["peak_tflops"]
-    store(gpu, records)
+    store_synthetic(gpu, records)
     rows = show1.throughput_rows(store.load_all("week1/finetune", SMOKE.name))
     by = {r["hardware"]: r for r in rows}
     assert set(by) == {"GPU: Tesla T4", next(k for k in by if k.startswith("CPU"))}
     assert by["GPU: Tesla T4"]["GPU peak TFLOP/s"] == 65.0 and by["GPU: Tesla T4"]["share of peak"].endswith("%")
 
 
-def test_week4_executes_its_gpu_rows_fp16_route_and_gpu_claims(records, tmp_path, monkeypatch):
+def test_week4_executes_its_gpu_rows_fp16_route_and_gpu_claims(smoke_course, records, tmp_path, monkeypatch):
     monkeypatch.setenv("LAB_PROFILE", SMOKE.name)
     cpu = store.measured("week4/routes", week4.routes_record, profile=SMOKE, device="cpu", run_on="cpu")
     placement = store.measured("week4/placement", week4.placement_record, profile=SMOKE, device="cpu",
@@ -104,8 +108,8 @@ def test_week4_executes_its_gpu_rows_fp16_route_and_gpu_claims(records, tmp_path
     gpu = synthetic_gpu(cpu)
     gpu["result"]["routes"] = [r for r in gpu["result"]["routes"] if r["route"] != "pytorch-fp16"] + \
         _to_cuda([r for r in half["routes"] if r["route"] == "pytorch-fp16"])
-    store(gpu, records)
-    store(synthetic_gpu(placement), records)
+    store_synthetic(gpu, records)
+    store_synthetic(synthetic_gpu(placement), records)
     # every latency comes from latency/variants: its GPU twin gets the fp16 route's rows, timed for real on the CPU
     lat = store.measured("latency/variants", latency.variants_record, profile=SMOKE, device="cpu", run_on="cpu")
     fp16_rows = variants.time_models({variants.FULL: (model.cpu().eval(), tokenizer, ("pytorch-fp16",))}, SMOKE,
@@ -113,9 +117,9 @@ def test_week4_executes_its_gpu_rows_fp16_route_and_gpu_claims(records, tmp_path
     assert [r["variant"] for r in fp16_rows] == ["full/pytorch-fp16"] * len(SMOKE.bench_batch_sizes)
     gpu_lat = synthetic_gpu(lat)
     gpu_lat["result"]["rows"] += _to_cuda(fp16_rows)
-    store(gpu_lat, records)
+    store_synthetic(gpu_lat, records)
 
-    md = render_smoke("course/04-quantization.qmd", records, tmp_path)["result"]["markdown"]
+    md = render_smoke("course/04-quantization.qmd", smoke_course, records, tmp_path)["result"]["markdown"]
     assert ".cell-output-error" not in md
     assert "No GPU record exists yet" not in md              # the page took its GPU branch
     assert "not measured: no cuda record" not in md          # the Kaggle GPU deployment has its verdict
@@ -123,16 +127,16 @@ def test_week4_executes_its_gpu_rows_fp16_route_and_gpu_claims(records, tmp_path
     assert "pytorch-fp16" in md
 
 
-def test_week6_ships_a_pick_for_the_kaggle_gpu_from_a_gpu_latency_record(records, tmp_path):
+def test_week6_ships_a_pick_for_the_kaggle_gpu_from_a_gpu_latency_record(smoke_course, records, tmp_path):
     lat = store.measured("latency/variants", latency.variants_record, profile=SMOKE, device="cpu", run_on="cpu")
     gpu_lat = synthetic_gpu(lat)
     # PyTorch's dynamic int8 has no CUDA kernels: a GPU run has no such rows, and the page must say so
     gpu_lat["result"]["rows"] = [r for r in gpu_lat["result"]["rows"] if r["route"] != "pytorch-int8"]
     why = quantize.skip_reason("pytorch-int8", "cuda", SMOKE)           # what time_models records on a GPU
     gpu_lat["result"]["skipped"] = [{"model": variants.FULL, "route": "pytorch-int8", "reason": why}]
-    store(gpu_lat, records)
+    store_synthetic(gpu_lat, records)
 
-    freeze = render_smoke("course/06-verification.qmd", records, tmp_path)
+    freeze = render_smoke("course/06-verification.qmd", smoke_course, records, tmp_path)
     md = freeze["result"]["markdown"]
     assert ".cell-output-error" not in md
     assert "does not have yet" not in md                     # the page took its GPU branch

@@ -110,7 +110,7 @@ def test_provenance_dates_are_short_and_do_not_break():
 
 def test_week6_recommendations_are_headed_in_words_with_units():
     pick = {"deployment": "phone app", "batch": 1, "budget": "100 MB", "ship": "distilled student, ONNX Runtime int8",
-            "accuracy": 0.7617, "latency (ms, p10–p90)": "1.23 (1.2–1.3)", "size_mb": 15.94,
+            "accuracy": 0.7617, "latency": {"median_ms": 1.23, "p10_ms": 1.2, "p90_ms": 1.3}, "size_mb": 15.94,
             "fit the budget": "2 of 6", "measured on": "CPU: Some CPU (2 cores)"}
     md = report.markdown_table(show6.recommendation_rows([pick]))
     assert raw_keys(md) == []

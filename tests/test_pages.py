@@ -1,15 +1,14 @@
 """Every page of the site executes on the smoke profile.
 
 The freeze hash only covers a page's source, so a change to `lab` that breaks a page would go unnoticed by
-`python -m lab check`. This test re-executes every page (tiny random-init models, records in a temp folder) through
-the same executor that writes _freeze/, so such a change fails CI.
+`python -m lab check`. This test reads the session's smoke course (conftest.smoke_course: every page executed once,
+tiny random-init models, records in a temp folder, through the same executor that writes _freeze/), so such a change
+fails CI.
 
 The pages share one records folder and run in the site's order, as in `make course`: week 6 reads weeks 2-5's
-records rather than measuring them again (which the student notebooks, each from an empty folder, already do).
-A page run alone (-k) measures what it needs.
+records rather than measuring them again (the student notebooks measure them in a student's environment).
 """
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -20,22 +19,17 @@ from lab.site.check import published_problems
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = site_pages(ROOT)
+RELS = [p.relative_to(ROOT).as_posix() for p in PAGES]
 
 
-@pytest.fixture(scope="module")
-def site_records(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("records")
+def test_the_smoke_course_executes_every_page_of_the_site(smoke_course):
+    assert smoke_course.pages == RELS                        # the checkout's pages, in the site's order
 
 
-@pytest.mark.parametrize("page", PAGES, ids=[p.relative_to(ROOT).as_posix() for p in PAGES])
-def test_page_executes_on_the_smoke_profile(page, site_records, tmp_path, monkeypatch):
-    rel = page.relative_to(ROOT).as_posix()
-    env = {"LAB_PROFILE": "smoke", "LAB_RECORDS": str(site_records)}
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    render_pages([page], ROOT, freeze_root=tmp_path, env=env)
-    frozen = tmp_path / "_freeze" / Path(rel).with_suffix("") / "execute-results" / "html.json"
-    result = json.loads(frozen.read_text())["result"]
+@pytest.mark.parametrize("rel", RELS, ids=RELS)
+def test_page_executes_on_the_smoke_profile(rel, smoke_course):
+    assert rel not in smoke_course.failed, smoke_course.failed[rel]
+    result = json.loads(smoke_course.entry(rel).read_text())["result"]
     assert ".cell-output-error" not in result["markdown"]
     assert "`{python}" not in result["markdown"]          # every inline value was substituted
     assert published_problems(result["markdown"]) == []   # no stderr, warning, local path or broken table

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import config, distill, lora, quantize, train
+from lab import config, distill, lora, precision, quantize, train
 from lab.display import claims, course_time
 from lab.record import store
 from lab.recipes import verify
@@ -36,7 +36,8 @@ def folders(tmp_path_factory):
 
 def test_the_rehearsal_fine_tunes_modernbert_and_projects_the_full_workload(folders):
     r = store.measured("week1/finetune", week1.finetune_record, profile=R, device="cpu")["result"]
-    assert r["model"]["key"] == "tiny-modernbert" and r["history"]["precision"] == "fp32"
+    assert r["model"]["key"] == "tiny-modernbert"
+    assert r["history"]["precision"] == precision.precision_for("cpu")    # the CPU's own: bf16 where native, else fp32
     assert r["projection"]["workload"]["examples"] == 10_201 and r["projection"]["workload"]["epochs"] == R.epochs
     assert "gpu" not in r["projection"]["workload"]["question"]       # week 1 projects its own profile's recipe
 

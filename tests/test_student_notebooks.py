@@ -2,9 +2,15 @@
 
 The project is built as a wheel from a copy of its sources and installed by each notebook's own first cell into a
 fresh virtual environment that has no other copy of lab (the test environment's editable install is hidden from
-it). Every notebook then runs from an empty folder on the smoke profile, cell by cell, in a kernel of that
-environment: every cell must run, and nothing may be written under site-packages (records and checkpoints belong
-in a working folder, never inside the installed package).
+it). Every notebook then runs on the smoke profile, cell by cell, in a kernel of that environment: every cell must
+run, and nothing may be written under site-packages (records and checkpoints belong in a working folder, never inside
+the installed package).
+
+The smoke notebooks run in turn in one working folder (and one temp folder, where smoke's records and runs go), in
+the site's order, as one student's session would: week 1 starts from an empty folder and trains, and each later week
+reuses the runs and records the weeks before it made, measuring only its own. The cold path, a notebook opened in a
+fresh session that must remake what it needs (week 4 remakes week 1's model, and weeks 2 and 5's for the latency
+record), is the rehearsal's: weeks 1 and 4 on the tiny ModernBERT, each from an empty folder.
 """
 from __future__ import annotations
 
@@ -35,21 +41,33 @@ def _files(folder: Path) -> set[str]:
     return {str(p.relative_to(folder)) for p in folder.rglob("*")}
 
 
-def _run_as_student(page: Path, profile: str, student_python, tmp_path: Path) -> None:
-    """Write the page's notebook, installing lab from the wheel, and run every cell of it on `profile` from an empty
-    folder; fail naming the cell that fails, or any file written under site-packages."""
+@pytest.fixture(scope="module")
+def student_session(tmp_path_factory) -> Path:
+    """One student's session: a working folder and a temp folder that the smoke notebooks share, in turn."""
+    session = tmp_path_factory.mktemp("session")
+    (session / "work").mkdir()
+    (session / "tmp").mkdir()
+    return session
+
+
+def _run_as_student(page: Path, profile: str, student_python, tmp_path: Path, session: Path | None = None) -> None:
+    """Write the page's notebook, installing lab from the wheel, and run every cell of it on `profile` in the
+    session's working folder (`session`/work, with `session`/tmp as its temp folder), from an empty one when no
+    session is given; fail naming the cell that fails, or any file written under site-packages."""
     python, site, wheel = student_python
     [path] = write_notebooks([page], ROOT, tmp_path / "nb", install_source=str(wheel))
     nb = nbformat.read(path, as_version=4)
     assert not any(line.lstrip().startswith("#|") for c in nb.cells if c.cell_type == "code"
                    for line in c.source.splitlines()), "Quarto option lines left in a notebook"
 
-    folder = tmp_path / "empty"
-    folder.mkdir()
-    (tmp_path / "tmp").mkdir()
+    if session is None:
+        session = tmp_path / "session"
+        (session / "work").mkdir(parents=True)
+        (session / "tmp").mkdir()
+    folder = session / "work"
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LAB_", "PYTHONPATH", "VIRTUAL_ENV"))}
-    env.update(LAB_PROFILE=profile, TMPDIR=str(tmp_path / "tmp"), PYTHONDONTWRITEBYTECODE="1")
+    env.update(LAB_PROFILE=profile, TMPDIR=str(session / "tmp"), PYTHONDONTWRITEBYTECODE="1")
     installed = set()
 
     def after_install():                       # the first code cell is the install cell
@@ -64,14 +82,17 @@ def _run_as_student(page: Path, profile: str, student_python, tmp_path: Path) ->
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[p.relative_to(ROOT).as_posix() for p in PAGES])
-def test_student_notebook_runs_from_the_installed_wheel(page, student_python, tmp_path):
-    _run_as_student(page, "smoke", student_python, tmp_path)
+def test_student_notebook_runs_from_the_installed_wheel_after_the_weeks_before_it(page, student_python,
+                                                                                   student_session, tmp_path):
+    _run_as_student(page, "smoke", student_python, tmp_path, session=student_session)
 
 
 # The T4 course's model on a student's machine: ModernBERT's architecture, its LoRA targets, ONNX export and int8.
-# Weeks 1 and 4 here, at the tiny ModernBERT's size; benchmarks/rehearsal_notebooks.py runs them at full size.
+# Weeks 1 and 4 here, at the tiny ModernBERT's size, each from an empty folder (week 4 remakes every model it times);
+# benchmarks/rehearsal_notebooks.py runs them at full size.
 @pytest.mark.parametrize("page", ["course/01-fine-tuning.qmd", "course/04-quantization.qmd"])
-def test_week1_and_week4_notebooks_run_from_the_wheel_on_the_rehearsal(page, student_python, tmp_path):
+def test_week1_and_week4_notebooks_run_from_the_wheel_on_the_rehearsal_from_an_empty_folder(page, student_python,
+                                                                                            tmp_path):
     _run_as_student(ROOT / page, "rehearsal-smoke", student_python, tmp_path)
 
 

@@ -195,7 +195,7 @@ def _asked(module: str, function: str) -> str:
 USED_PROFILES = _asked("lab.config", "used_profiles")
 USED_RECORDS = _asked("lab.record.records_used", "used_records")
 # What the page's claims measured and on which machine (lab.display.student.course_record): the student notebook shows it.
-COURSE_RECORD = ("__import__('json').dumps(__import__('lab.display.student').student.course_record() "
+COURSE_RECORD = ("__import__('json').dumps(__import__('lab.display.student').display.student.course_record() "
                  "if 'lab' in __import__('sys').modules else {})")
 
 
