@@ -1,0 +1,100 @@
+"""Every exercise's own code runs as a student would run it: in a fresh Python process, on the smoke profile, with
+the smoke course's records and runs (so `train.finetuned(profile)` reloads what the course trained).
+
+An exercise's code is the ```python blocks of its item in a page's Exercises section (and the answer callouts after
+it), plus any `{python}` cells there, in page order; the section's preamble, before exercise 1, is set-up that
+every exercise gets first. Each block's last expression is printed, as a notebook cell shows it, so a checker left
+with its placeholder answer must say "fill in your answer", never crash."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+WEEKS = sorted((REPO / "course").glob("0*.qmd"))
+
+BLOCK = re.compile(r"(?ms)^([ >]*)```(?:python|\{python\})[ \t]*\n(.*?)^[ >]*```[ \t]*$")
+
+# exec each block in one namespace; print the last expression's value as a notebook would
+RUNNER = r'''
+import ast, json, sys
+import matplotlib
+matplotlib.use("Agg")
+ns = {"__name__": "__main__"}
+for n, code in enumerate(json.loads(open(sys.argv[1]).read()), 1):
+    tree = ast.parse(code)
+    last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+    exec(compile(tree, f"<block {n}>", "exec"), ns)
+    if last is not None:
+        value = eval(compile(ast.Expression(last.value), f"<block {n}>", "eval"), ns)
+        if value is not None:
+            print(f"[block {n}] {value}")
+'''
+
+
+def section(page_source: str) -> str:
+    """The page's Exercises section: from its heading to the end of the page."""
+    return page_source[page_source.index("## Exercises"):]
+
+
+def code_blocks(text: str) -> list[str]:
+    """The ```python and ```{python} blocks of `text`, dedented, without Quarto's `#|` option lines."""
+    out = []
+    for prefix, body in BLOCK.findall(text):
+        lines = [line[len(prefix):] if line.startswith(prefix) else line.lstrip(" >") for line in body.splitlines()]
+        code = textwrap.dedent("\n".join(lines))
+        out.append("\n".join(line for line in code.splitlines() if not line.lstrip().startswith("#|")))
+    return out
+
+
+def exercises(page_source: str) -> tuple[list[str], list[str]]:
+    """(the preamble's blocks, each numbered exercise's own text with what follows it up to the next one)."""
+    sec = section(page_source)
+    parts = re.split(r"(?m)^(?=\d+\. )", sec)
+    return code_blocks(parts[0]), parts[1:]
+
+
+def run_exercise(blocks: list[str], env: dict, cwd: Path) -> subprocess.CompletedProcess:
+    (cwd / "blocks.json").write_text(json.dumps(blocks), encoding="utf-8")
+    (cwd / "runner.py").write_text(RUNNER, encoding="utf-8")
+    return subprocess.run([sys.executable, "runner.py", "blocks.json"], cwd=cwd, env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=900)
+
+
+CASES = [(page, n) for page in WEEKS for n in range(1, len(exercises(page.read_text(encoding="utf-8"))[1]) + 1)]
+
+
+@pytest.mark.parametrize("page,n", CASES, ids=[f"{p.stem}-ex{n}" for p, n in CASES])
+def test_every_exercise_runs_on_smoke_from_a_fresh_process(page, n, smoke_course, tmp_path):
+    preamble, items = exercises(page.read_text(encoding="utf-8"))
+    own = code_blocks(items[n - 1])
+    assert own, f"{page.name}, exercise {n}: no ```python block; every exercise needs the code it starts from"
+    done = run_exercise(preamble + own, smoke_course.env, tmp_path)
+    assert done.returncode == 0, (f"{page.name}, exercise {n} failed in a fresh process:\n"
+                                  f"{done.stdout[-3000:]}\n{done.stderr[-6000:]}")
+    # a checker left with the placeholder answer says so; it never says "Not yet" for another reason
+    for line in done.stdout.splitlines():
+        if "Not yet" in line:
+            assert "fill in your answer" in line, f"{page.name}, exercise {n}: {line}"
+
+
+def test_blocks_are_found_indented_in_list_items_and_in_quarto_cells():
+    text = ("## Exercises\n\nSet-up:\n\n```{python}\n#| echo: false\nx = 1\n```\n\n1. One:\n\n   ```python\n"
+            "   y = x + 1\n   y\n   ```\n\n2. Two, no code.\n")
+    preamble, items = exercises(text)
+    assert preamble == ["x = 1"]
+    assert [code_blocks(i) for i in items] == [["y = x + 1\ny"], []]
+
+
+def test_the_runner_prints_last_expressions_and_fails_on_an_error(tmp_path):
+    ok = run_exercise(["a = 2", "a * 3"], {}, tmp_path)
+    assert ok.returncode == 0 and "[block 2] 6" in ok.stdout
+    broken = run_exercise(["undefined_name + 1"], {}, tmp_path)
+    assert broken.returncode != 0 and "NameError" in broken.stderr
