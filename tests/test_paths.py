@@ -26,13 +26,17 @@ def test_installed_lab_writes_to_a_working_folder_in_the_current_directory(monke
     assert train.run_dir(CPU) == tmp_path / "lab-output" / "runs" / "cpu-minilm"
 
 
-def test_lab_home_moves_the_working_folder_and_smoke_stays_in_temp(monkeypatch, tmp_path):
+def test_lab_home_moves_the_working_folder_and_smoke_keeps_to_its_own_subfolder(monkeypatch, tmp_path):
     for var in ("LAB_RECORDS", "LAB_RUNS"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("LAB_HOME", str(tmp_path / "home"))
     assert store.records_dir("cpu") == tmp_path / "home" / "measurements"
     assert train.run_dir(CPU) == tmp_path / "home" / "runs" / "cpu-minilm"
-    assert not str(train.run_dir(SMOKE)).startswith(str(tmp_path / "home"))      # smoke never mixes in
+    # smoke never mixes in: its records are keyed by hardware too, so they would replace the course's
+    assert store.records_dir("smoke") == tmp_path / "home" / "smoke" / "measurements"
+    assert train.run_dir(SMOKE) == tmp_path / "home" / "smoke" / "runs" / "smoke-tiny-bert"
+    monkeypatch.delenv("LAB_HOME")
+    assert not str(train.run_dir(SMOKE)).startswith(str(tmp_path))       # without LAB_HOME: a temp folder
 
 
 def test_provenance_names_the_package_version_where_there_is_no_commit(monkeypatch, tmp_path):
