@@ -20,6 +20,7 @@ import pytest
 
 from lab.site import PageError, check_site, render_pages, write_notebooks
 from lab.site.execute import describe_cell
+from lab.site.nbprose import MISSING
 from lab.site.qmd import parse_page, source_hash, split_cells
 
 REPO = Path(__file__).resolve().parent.parent
@@ -357,8 +358,8 @@ def test_write_notebooks(tmp_path):
     assert not any(c.source.startswith("---") for c in cells)  # no front matter
     prose = "\n".join(c.source for c in cells if c.cell_type == "markdown")
     # no value recorded for the reference page (Quarto's freeze has no "lab" key): the prose points at the values cell
-    assert "{python}" not in prose and "The int8 model is *[a value: see the cell below]* MB" in prose
-    assert "('size_mb', None, size_mb)," in "\n".join(sources)
+    assert "{python}" not in prose and f"The int8 model is {MISSING} MB" in prose
+    assert ", None, size_mb)," in "\n".join(sources)     # the student's value in the section's comparison
     # same parse as the renderer: every page cell is there, in order
     page = parse_page(PAGE, REFERENCE)
     assert len(code) == 2 + len(page.code_cells) + 1  # setup cells + page cells + a values cell

@@ -142,15 +142,18 @@ def notebook_name(page) -> str:
 
 
 def notebook_links(page: str):
-    """Markdown links to a page's student notebook: download, and open in Kaggle (which imports from GitHub).
-    In the notebook itself there is no site (nothing to link to), so it shows nothing."""
+    """Markdown links to a page's student notebook, named by the page's stem ("01-fine-tuning"): download, and
+    open in Kaggle (which imports from GitHub). The link is relative to the page's folder, the kernel's working
+    directory while the site renders, so the page names no repository path. In the notebook itself there is no
+    site (nothing to link to), so it shows nothing."""
+    import os
     from IPython.display import Markdown
     root = paths.site_root()
     if root is None:
         return Markdown("")
     s = site_settings(root)
     name = notebook_name(page)
-    rel = "../" * (len(Path(page).parts) - 1) + f"notebooks/{name}"     # relative to the page's folder
+    rel = Path(os.path.relpath(root / "notebooks" / name, Path.cwd())).as_posix()
     kaggle = ""
     if s.get("repo-url"):
         src = f"{s['repo-url'].rstrip('/')}/blob/{s.get('branch', 'main')}/notebooks/{name}"

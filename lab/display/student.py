@@ -4,8 +4,8 @@ The site render (lab.site) records, in the page's kernel, every claim a page che
 machine they came from (`course_record`), and writes that record into the page's freeze entry. The notebook
 writer (lab.site.notebooks) puts it into the notebook's setup cell (`use_course`), because a student has no
 checkout to read it from. When a claim does not hold in the student's run, lab.display.claims calls `show_claim`: the
-course's numbers and the student's side by side, and what a difference may mean. The small cells after the
-prose call `show_values` the same way for the values written into the text.
+course's numbers and the student's side by side, and what a difference may mean. One cell at the end of a
+section calls `show_values` the same way for the values its text quotes.
 """
 from __future__ import annotations
 
@@ -89,9 +89,11 @@ def show_claim(claim: str, numbers: dict) -> None:
     print()
 
 
-def show_values(values: list[tuple[str, str | None, object]]) -> None:
-    """Print the values the text above quotes: (what, the course's value as written there, this run's value)."""
+def show_values(section: str, values: list[tuple[str, str | None, object]]) -> None:
+    """Print the values that a section's text quotes, once at the section's end: (what it is, in the text's words;
+    the course's value as written there; this run's value)."""
     rows = [(what, course if course is not None else "-", shown(yours)) for what, course, yours in values]
     rows.append(("machine", _course["hardware"] or "not in this notebook", machine()))
-    print("The text above quotes the course's values; yours from this run:")
+    where = f"under {section!r}" if section else "at the top"
+    print(f"The text {where} quotes the course's values (… in the text); yours from this run:")
     print(_table(rows))

