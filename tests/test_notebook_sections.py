@@ -171,3 +171,12 @@ def test_the_page_links_to_its_notebook_by_stem_relative_to_its_folder(tmp_path,
     monkeypatch.chdir(tmp_path)
     assert "(notebooks/index.ipynb)" in report.notebook_links("index").data
 
+
+
+def test_a_heading_inside_a_callout_that_spans_a_code_cell_starts_no_section(tmp_path):
+    page = _site(tmp_path, "It is `{python} x`.\n\n::: {.callout-note}\nBefore.\n\n```{python}\nw = 2\n```\n\n"
+                           "## Inside\n\nAnd `{python} y`.\n:::\n\n## After\n\nText.\n")
+    nb = notebooks.notebook_for(page, tmp_path, "ecbs5200-lab")
+    assert comparisons_per_section(nb) == {"": 1}
+    [compare] = [c.source for c in nb.cells if COMPARISON in c.source]
+    assert ", x)," in compare and ", y)," in compare

@@ -71,6 +71,11 @@ class Prose:
     answers: set = field(default_factory=set)       # expressions met inside a collapsed callout (an answer)
     _open: list = field(default_factory=list)
 
+    @property
+    def at_top(self) -> bool:
+        """No callout is open: a heading here starts a section (inside a callout it is the callout's title)."""
+        return not self._open
+
     def sections(self, lines: list[str]) -> list[list[str]]:
         """A markdown cell's lines cut before each section heading (`#` or `##`), so that each part belongs to one
         section. A heading inside a callout is its title and a `#` line in a fenced block is code: neither cuts."""

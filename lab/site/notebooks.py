@@ -407,7 +407,7 @@ def notebook_for(page_path: Path, root: Path, install_source: str,
             continue
         for part in prose.sections(cell.lines):
             heading = section_heading(next((line for line in part if line.strip()), ""))
-            if heading is not None:
+            if heading is not None and prose.at_top:
                 cells += compare.cell(next_section=heading)
             text = prose.cell(part)
             if text:
