@@ -69,3 +69,16 @@ def test_the_install_cell_is_the_one_place_that_installs_lab():
     assert "TORCH_FLOOR = (2, 7)" in cell
     pages = [*ROOT.glob("*.qmd"), *ROOT.glob("course/*.qmd"), ROOT / "README.md"]
     assert not [p.name for p in pages if "pip install ecbs5200-lab" in p.read_text()]   # a name on no index
+
+
+def test_the_course_notebooks_install_the_release_tagged_with_the_package_version():
+    import tomllib
+    from lab.display.report import site_settings
+    from lab.site.notebooks import notebook_for, released
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    source = site_settings(ROOT)["notebook-install"]
+    assert "@" not in source.rsplit("/", 1)[-1], "_quarto.yml names a ref: the tag is made from pyproject.toml"
+    install = notebook_for(ROOT / "course" / "02-lora.qmd", ROOT, source).cells[1].source
+    assert f'%pip install -q "{source}@v{version}" {{ort_gpu}}' in install.splitlines()   # a release, not main
+    assert released("lab-0.1.0-py3-none-any.whl", ROOT) == "lab-0.1.0-py3-none-any.whl"    # a wheel stays a wheel
+    assert released("git+https://example/course-lab.git@v9", ROOT) == "git+https://example/course-lab.git@v9"

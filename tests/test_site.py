@@ -344,7 +344,7 @@ def test_write_notebooks(tmp_path):
     cells = nb.cells
     assert cells[0].cell_type == "markdown" and cells[0].source.startswith("# Output kinds")
     install = cells[1].source.splitlines()
-    assert f'%pip install -q "{source}"' in install
+    assert f'%pip install -q "{source}" {{ort_gpu}}' in install     # the onnxruntime-gpu the platform's CUDA needs
     assert not any("--no-deps" in line for line in install)     # the reference site lists no offline assets
     report = cells[2].source
     for word in ("torch.cuda.is_available()", "python", "transformers", "peft", "onnxruntime", "FAILED to import"):

@@ -198,6 +198,7 @@ def install_code(install_source: str, assets: list[str], floor: tuple[int, int] 
              "",
              "# onnxruntime-gpu built for the CUDA major of this platform's torch (each pin checked from its wheel)",
              f"ORT_GPU_PINS = {ORT_GPU_PINS!r}",
+             "",
              *ORT_GPU_CHOICE.rstrip("\n").splitlines(),
              f'%pip install -q "{install_source}" {{ort_gpu}}']
     if assets:
