@@ -5,17 +5,19 @@ onnxruntime-gpu to ORT_GPU_PINS[its major]. A wheel built for another CUDA major
 CUDAExecutionProvider, but its provider library fails to load (week 4 then shows the whole-session fallback). This
 checks each pin from the wheel itself, not from release notes:
 
-1. `pip download --no-deps --only-binary=:all:` the pinned wheel (manylinux x86_64, CPython 3.11 by default: Kaggle's
-   and Colab's Python; the provider library is the same for every Python tag);
+1. `pip download --no-deps --only-binary=:all:` the pinned wheel (manylinux_2_28 x86_64, CPython 3.11 unless
+   `--python` says another);
 2. take `onnxruntime/capi/libonnxruntime_providers_cuda.so` out of it and read its ELF dynamic section's DT_NEEDED
    entries (a small reader below; `readelf -d` is asked too where it is installed, and must agree);
 3. pass when it needs libcudart.so.<major> and libcublas.so.<major> and no CUDA runtime or cuBLAS of another major.
    The wheel's own `onnxruntime/capi/build_and_package_info.py` (cuda_version) is recorded beside it.
 
 For the CUDA 12 pin it also checks the next release (NEXT_RELEASE): that one must need CUDA 13, which makes the pin
-the newest CUDA 12 wheel on PyPI. Found so (2026-12): 1.23.2 to 1.26.0 need CUDA 12 (.so.12, built with 12.2 and
-12.8), 1.27.0 to 1.31.1 need CUDA 13. PyPI's onnxruntime-gpu has no CUDA 12 build after 1.26.0 (ONNX Runtime's own
-CUDA 12 builds of later versions are on its separate package feed, which pip does not search by default).
+the newest CUDA 12 wheel on PyPI. How the pins were found (2026-12, the same download and readelf by hand, CPython
+3.11 wheels): 1.23.2, 1.24.4, 1.25.1 and 1.26.0 need libcudart.so.12 and libcublas.so.12 (build_and_package_info
+says CUDA 12.2, then 12.8); 1.27.0, 1.28.0, 1.29.0, 1.30.0 and 1.31.1 need libcudart.so.13 and libcublas.so.13
+(CUDA 13.0). ONNX Runtime's CUDA provider page says CUDA 12 became PyPI's default at 1.19; where it says CUDA 13
+did was not found, hence the wheels.
 
     python benchmarks/ort_gpu_wheels.py          # ~280 MB per wheel, three wheels; deleted afterwards
 
