@@ -24,14 +24,14 @@ def test_the_opening_line_sums_the_wall_time_of_the_pages_own_records(tmp_path, 
     _store(tmp_path, "week1/finetune", key, 200.0)
     _store(tmp_path, "week1/checks", key, 40.0)
     line = course_time.opening_line(PAGE, config.CPU)
-    assert "took 4.0 min" in line and "estimate" in line and "T4" in line
+    assert "4.0 min for this page's measurements" in line and "estimate" in line and "T4" in line
 
 
 def test_a_missing_record_is_named_not_guessed(tmp_path, monkeypatch):
     monkeypatch.setenv("LAB_RECORDS", str(tmp_path))
     _store(tmp_path, "week1/finetune", store.hardware_key("cpu"), 200.0)
     line = course_time.opening_line(PAGE, config.CPU)
-    assert "not recorded yet" in line and "week1/checks" in line and "took" not in line
+    assert "not recorded yet" in line and "week1/checks" in line and "min for this page" not in line
 
 
 def test_a_t4_record_replaces_the_estimate(tmp_path, monkeypatch):
@@ -60,3 +60,23 @@ def test_the_t4_estimate_is_flops_over_the_assumed_rate(monkeypatch):
 def test_an_unknown_page_is_an_error_naming_the_pages():
     with pytest.raises(ValueError, match="course/01-fine-tuning.qmd"):
         course_time.opening_line("course/07-nope.qmd", config.CPU)
+
+
+def test_a_fresh_session_counts_everything_it_remakes_first(tmp_path, monkeypatch):
+    # week 4's latency record times week 2's LoRA model and week 5's students: a fresh session remakes all three
+    monkeypatch.setenv("LAB_RECORDS", str(tmp_path))
+    key = store.hardware_key("cpu")
+    for name, s in (("week1/finetune", 139.0), ("week2/lora", 134.0), ("week5/distill", 219.0),
+                    ("week4/routes", 80.0), ("week4/placement", 11.0), ("latency/variants", 104.0)):
+        _store(tmp_path, name, key, s)
+    line = course_time.opening_line("course/04-quantization.qmd", config.CPU)
+    assert "week 1's model, week 2's LoRA run and week 5's students: 8.2 min more" in line      # 492 s
+    assert "3.2 min for this page's measurements" in line and "11.4 min in all" in line         # 195 s; 687 s
+
+
+def test_reading_time_counts_the_prose_not_the_code(tmp_path):
+    (tmp_path / "course").mkdir()
+    page = tmp_path / "course" / "p.qmd"
+    page.write_text("---\ntitle: t\n---\n\nOne two three `{python} f(x)` four.\n\n```{python}\nnot = counted\n```\n")
+    assert course_time.reading_words("course/p.qmd", tmp_path) == 5       # the inline value reads as one word
+    assert course_time.reading_words("course/none.qmd", tmp_path) is None

@@ -1,10 +1,12 @@
 """How long a page takes: measured on this machine, and for the real course (ModernBERT-base on a Kaggle T4).
 
-    lab.display.course_time.opening_line("course/01-fine-tuning.qmd", profile)
-    # 'On this machine (CPU: Intel(R) Xeon(R) Processor (2 cores)) this page's measurements took 4.2 min. For the
-    #  real course (modernbert-base on a Kaggle T4), about 41 s of GPU arithmetic: an *estimate* from FLOPs at 25%
-    #  of the T4's 65 TFLOP/s fp16 peak (loading, start-up and CPU-side work come on top), until a T4 record
-    #  replaces it.'
+    lab.display.course_time.opening_line("course/02-lora.qmd", profile)
+    # '**Reading:** about 7 min (1,323 words at 200 a minute, an assumption). **Running** on a laptop-class CPU:
+    #  2.3 min for this page's measurements, from their records on this site's AMD EPYC (2 cores). **A fresh
+    #  session** (a new Kaggle one, say) first remakes week 1's model: 2.2 min more on that CPU, 4.5 min in all.
+    #  **On a Kaggle T4**, for the real course (modernbert-base): at least 26 s of GPU arithmetic, and 38 s for
+    #  what a fresh session remakes: a lower bound, an *estimate* from FLOPs at 25% of the T4's 65 TFLOP/s fp16
+    #  peak (...), until a T4 record replaces it.'
     # On an unpublishable profile (smoke, the rehearsals) it opens with a bold "Not for publication" marker.
 
 Here: the `wall_s` of the records the page measures (PAGE_RECORDS), read from this profile's records folder for
@@ -81,19 +83,8 @@ def page_records(page: str, profile) -> tuple[str, ...]:
 
 def measured_here(page: str, profile, device: str = "cpu") -> tuple[float | None, str, list[str]]:
     """(seconds, hardware label, missing record names): the sum of wall_s of the page's records for this machine."""
-    prov = env.provenance(device)
-    key = store.hardware_key(device, prov)
-    total, missing = 0.0, []
-    for name in page_records(page, profile):
-        try:
-            rec = store.read(store.record_path(name, key, profile.name))
-        except store.Unreadable:
-            rec = None
-        if rec is None or rec.get("wall_s") is None:
-            missing.append(name)
-        else:
-            total += rec["wall_s"]
-    return (None if missing else total), env.device_label(prov), missing
+    seconds, missing = records_seconds(page_records(page, profile), profile, device)
+    return seconds, env.device_label(env.provenance(device)), missing
 
 
 def t4_records(page: str, profile) -> float | None:
@@ -160,28 +151,105 @@ def t4_estimate(page: str, profile_name: str = "gpu") -> dict:
                       f"fp16 peak")}
 
 
+# What a fresh session (a new Kaggle one, a new laptop folder) must remake before the page's own measurements: the
+# earlier weeks' records whose trained models the page loads. Week 4's latency record times week 2's merged LoRA
+# model and week 5's students, so week 4 remakes them too, not only week 1's model.
+REMAKE = {
+    "course/01-fine-tuning.qmd": (),
+    "course/02-lora.qmd": ("week1/finetune",),
+    "course/03-error-analysis.qmd": ("week1/finetune", "week2/lora"),
+    "course/04-quantization.qmd": ("week1/finetune", "week2/lora", "week5/distill"),
+    "course/05-distillation.qmd": ("week1/finetune", "week2/lora", "latency/variants"),
+    "course/06-verification.qmd": ("week1/finetune", "week2/lora", "week5/distill", "week4/routes",
+                                   "latency/variants"),
+    "course/picking-a-model.qmd": (),
+    "index.qmd": (),
+}
+READING_WPM = 200       # words a minute for technical prose with formulas: an assumption, said on the page
+WHAT = {"week1/finetune": "week 1's model", "week2/lora": "week 2's LoRA run", "week5/distill": "week 5's students",
+        "week4/routes": "week 4's routes", "latency/variants": "the shared latency record"}
+
+
+def reading_words(page: str, root=None) -> int | None:
+    """Words of prose on the page (code cells, front matter and inline expressions left out); None off-checkout."""
+    import re
+    from lab.record import paths
+    root = root or paths.site_root()
+    file = (root / page) if root else None
+    if file is None or not file.is_file():
+        return None
+    text = re.sub(r"(?s)^---\n.*?\n---\n", "", file.read_text(encoding="utf-8"))
+    text = re.sub(r"(?s)```.*?```", " ", text)                # code cells and listings
+    text = re.sub(r"`\{python\}[^`]*`", " x ", text)          # an inline value reads as one word
+    return len(re.findall(r"[A-Za-z0-9][\w'’.-]*", text))
+
+
+def records_seconds(names, profile, device: str = "cpu") -> tuple[float | None, list[str]]:
+    """(sum of wall_s of the records `names` on this machine, missing names)."""
+    prov = env.provenance(device)
+    key = store.hardware_key(device, prov)
+    total, missing = 0.0, []
+    for name in names:
+        try:
+            rec = store.read(store.record_path(name, key, profile.name))
+        except store.Unreadable:
+            rec = None
+        if rec is None or rec.get("wall_s") is None:
+            missing.append(name)
+        else:
+            total += rec["wall_s"]
+    return (None if missing else total), missing
+
+
+def owning_pages(names) -> list[str]:
+    """The pages that measure the records `names` (for their T4 estimates), in course order."""
+    return [page for page, recs in PAGE_RECORDS.items() if recs and any(n in recs for n in names)]
+
+
 def opening_line(page: str, profile) -> str:
-    """A Markdown sentence for the top of `page`: its time here (from its records) and on a T4 for the real course."""
+    """A Markdown paragraph for the top of `page`: the student's working time. Reading (words at READING_WPM);
+    running on a laptop-class CPU, from the page's records on this machine; what a fresh session remakes first, with
+    its cost from those records; and on a Kaggle T4 for the real course, a T4 record or a labelled FLOP estimate."""
+    own = page_records(page, profile)
     seconds, hardware, missing = measured_here(page, profile)
-    if not page_records(page, profile):
-        here = ""
-    elif seconds is None:
-        here = (f"On this machine ({hardware}) this page's measurements are not recorded yet "
-                f"({', '.join(missing)}); they are taken when the page runs. ")
-    else:
-        here = f"On this machine ({hardware}) this page's measurements took {budget.duration(seconds)}. "
-    gpu = config.PROFILES["gpu"]
-    if not PAGE_WORK[page]:       # the index measures nothing; the scorecard's short runs are seconds on a GPU
-        return (marker(profile) + here).strip()
-    real = t4_records(page, profile)
-    course = f"For the real course ({gpu.model} on a Kaggle T4)"
-    if real is not None:
-        there = f"{course} they took {budget.duration(real)}, measured on a T4."
-    else:
-        est = t4_estimate(page)
-        there = (f"{course}, about {budget.duration(est['seconds'])} of GPU arithmetic: an *estimate* from "
-                 f"{est['basis']} (loading, start-up and CPU-side work come on top), until a T4 record replaces it.")
-    return marker(profile) + here + there
+    parts = []
+    words = reading_words(page)
+    if words:
+        parts.append(f"**Reading:** about {max(1, round(words / READING_WPM))} min ({words:,} words at "
+                     f"{READING_WPM} a minute, an assumption).")
+    if own:
+        if seconds is None:
+            run = (f"**Running** on this machine ({hardware}): not recorded yet ({', '.join(missing)}); measured when "
+                   f"the page runs.")
+        else:
+            cpu = hardware.removeprefix("CPU: ")
+            run = (f"**Running** on a laptop-class CPU: {budget.duration(seconds)} for this page's measurements, from "
+                   f"their records on this site's {cpu}.")
+        parts.append(run)
+    remake = REMAKE.get(page, ())
+    if remake:
+        before, absent = records_seconds(remake, profile)
+        names = [WHAT.get(n, n) for n in remake]
+        what = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        cost = (f"{budget.duration(before)} more on that CPU" if before is not None
+                else f"not recorded yet ({', '.join(absent)})")
+        total = (f", {budget.duration(before + seconds)} in all" if before is not None and seconds is not None
+                 else "")
+        parts.append(f"**A fresh session** (a new Kaggle one, say) first remakes {what}: {cost}{total}.")
+    if PAGE_WORK.get(page):
+        gpu = config.PROFILES["gpu"]
+        course = f"**On a Kaggle T4**, for the real course ({gpu.model})"
+        real = t4_records(page, profile)
+        if real is not None:
+            parts.append(f"{course}: {budget.duration(real)}, measured on a T4.")
+        else:
+            est = t4_estimate(page)["seconds"]
+            earlier = sum(t4_estimate(p)["seconds"] for p in owning_pages(remake) if PAGE_WORK.get(p))
+            also = f", and {budget.duration(earlier)} for what a fresh session remakes" if earlier else ""
+            parts.append(f"{course}: at least {budget.duration(est)} of GPU arithmetic{also}: a lower bound, an "
+                         f"*estimate* from {t4_estimate(page)['basis']} (loading, start-up and CPU-side work come "
+                         f"on top), until a T4 record replaces it.")
+    return (marker(profile) + " ".join(parts)).strip()
 
 
 def marker(profile) -> str:

@@ -70,6 +70,11 @@ def __lab_site_setup():
         set_matplotlib_formats('{FIG_FORMAT}')
     except Exception:
         pass
+    try:     # transformers' per-load "Loading weights" bars would be frozen as stderr under every model load
+        from transformers.utils import logging
+        logging.disable_progress_bar()
+    except Exception:
+        pass
 __lab_site_setup()
 del __lab_site_setup
 """
