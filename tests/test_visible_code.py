@@ -10,6 +10,7 @@ Read from every week's frozen page (the cells Quarto shows: ``` {.python .cell-c
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import inspect
 import json
@@ -75,6 +76,7 @@ def underscore_names(tree: ast.AST) -> list[str]:
     return found
 
 
+@functools.lru_cache(maxsize=None)
 def recipe_steps(depth: int = 4) -> set[tuple[str, str]]:
     """Every (module, function) reachable from the recipes' functions through lab's library, `depth` calls deep."""
     seen: set[tuple[str, str]] = set()
