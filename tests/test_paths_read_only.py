@@ -126,3 +126,16 @@ def test_seeding_copies_what_the_output_lacks_and_keeps_what_it_has(tmp_path):
     copied = records_out / "week1" / "finetune" / "cpu-x.json"
     assert copied.read_text() == "{}" and copied.stat().st_mtime == 1_000_000     # when it was measured, kept
     assert (records_out / "week2" / "cpu-x.json").read_text() == "mine"
+
+
+def test_a_read_only_lab_home_that_does_not_exist_is_said_once(monkeypatch, tmp_path, capsys):
+    for var in ("LAB_RECORDS", "LAB_RUNS"):
+        monkeypatch.delenv(var, raising=False)
+    missing = tmp_path / "input" / "not-attached" / "lab-output"
+    monkeypatch.setenv("LAB_HOME", str(missing))
+    monkeypatch.setenv("LAB_OUTPUT", str(tmp_path / "out"))
+    monkeypatch.setattr(paths, "writable", lambda folder: not str(folder).startswith(str(tmp_path / "input")))
+    assert store.records_dir("cpu") == tmp_path / "out" / "measurements"
+    store.records_dir("cpu")
+    said = capsys.readouterr()
+    assert (said.out + said.err).count("does not exist") == 1 and "attached under that name" in said.out + said.err

@@ -161,7 +161,12 @@ def seeded(folder: Path) -> Path:
     if f"{source} -> {folder}" in _seeded:
         return folder
     _seeded.add(f"{source} -> {folder}")
-    if source.is_dir():
+    if not source_home.is_dir():       # a data set not attached, or attached under another name: say so, once
+        from lab.record.progress import note
+        note(f"[lab] LAB_HOME={source_home} does not exist and cannot be made here, so there is nothing earlier to "
+             f"read: check that the data set is attached under that name (Kaggle: /kaggle/input/<its name>/). "
+             f"New outputs go to {output_home()}")
+    elif source.is_dir():
         seed(source, folder, runs=folder.name == "runs")
     return folder
 
