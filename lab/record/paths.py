@@ -10,8 +10,9 @@ checkpoints. There everything goes to a working folder in the current directory:
 
 Overrides, most specific first: `$LAB_RECORDS` and `$LAB_RUNS` name one folder each; `$LAB_HOME` moves the
 working folder (also in a checkout). Runs of an unpublishable profile (UNPUBLISHABLE: smoke's tiny models,
-the rehearsals' random-init ones) never touch either place: they go to a per-user temp folder per profile, so a
-test or a rehearsal cannot overwrite the course's records.
+the rehearsals' random-init ones) never touch the course's folders: without `$LAB_HOME` they go to a per-user temp
+folder per profile (under it, to `$LAB_HOME/<profile>/`), so a test or a rehearsal cannot overwrite the course's
+records.
 
 A read-only `$LAB_HOME` (on Kaggle, `/kaggle/input/<dataset>/lab-output`: an earlier session's output made a data
 set) is read, never written. lab then writes to a writable output folder: `$LAB_OUTPUT`, else
