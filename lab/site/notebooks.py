@@ -228,8 +228,8 @@ def intro(page, hardware: str | None) -> str:
             f"`%env LAB_HOME=/kaggle/input/<your dataset>/{WORKING_FOLDER}`. That folder is read-only: lab reads the "
             f"earlier weeks from it, copies their records and newest checkpoints into `/kaggle/working/{WORKING_FOLDER}` "
             "(it says how many MB) and writes this week's beside them, so each week's data set holds every week so "
-            "far and the newest is the only one to attach. Quick Save runs nothing; whether its version keeps the "
-            "session's files was not checked.")
+            "far and the newest is the only one to attach. Whether a Quick Save version keeps the session's files was "
+            "not checked.")
 
 
 def site_url(root: Path) -> str | None:
