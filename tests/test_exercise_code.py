@@ -98,3 +98,23 @@ def test_the_runner_prints_last_expressions_and_fails_on_an_error(tmp_path):
     assert ok.returncode == 0 and "[block 2] 6" in ok.stdout
     broken = run_exercise(["undefined_name + 1"], {}, tmp_path)
     assert broken.returncode != 0 and "NameError" in broken.stderr
+
+
+def test_the_step_count_checker_agrees_with_the_batches_and_with_the_course_run(smoke_course, monkeypatch):
+    """Week 1's exercise 1 is honest: the count its checker calls right is the number of batches the training loop
+    draws, and the step the course's finished run saved its last checkpoint at."""
+    from lab import checkpoint, config, data, models, train
+    from lab.display import exercises as checks
+    monkeypatch.setenv("LAB_RUNS", str(smoke_course.runs))
+    profile = config.get_profile("smoke")
+    splits = data.load_splits(profile)
+    lengths = data.encode(models.load_tokenizer(profile.model), splits.train, profile.max_length).lengths()
+    batches = sum(len(data.batch_order(lengths, profile.batch_size, profile.seed, epoch))
+                  for epoch in range(profile.epochs))
+    last = checkpoint.latest(train.run_dir(profile))
+    assert last is not None, f"the smoke course left no run in {train.run_dir(profile)}"
+    assert last.name == f"step-{batches:06d}"
+    assert checks.check_steps(batches, examples=len(splits.train), batch_size=profile.batch_size,
+                              epochs=profile.epochs)
+    assert not checks.check_steps(batches + 1, examples=len(splits.train), batch_size=profile.batch_size,
+                                  epochs=profile.epochs)

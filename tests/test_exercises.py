@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -83,3 +84,116 @@ def test_pareto_names_what_beats_an_extra_variant_and_what_is_missing():
 @pytest.mark.parametrize("verdict", [exercises.Verdict(True, "x."), exercises.Verdict(False, "y.")])
 def test_a_verdict_reads_as_a_sentence(verdict):
     assert str(verdict) in ("Right: x.", "Not yet: y.")
+
+
+# ---------------------------------------------------------------- placeholders, temperature, kernel time
+
+import json
+
+import numpy as np
+
+from lab import profiling, runtime
+
+PLACEHOLDER_CHECKS = {
+    "number": lambda a: exercises.check_number(a, 1.0),
+    "steps": lambda a: exercises.check_steps(a, examples=10, batch_size=4, epochs=1),
+    "padding": lambda a: exercises.check_padding_ratio(a, [3, 9] * 8, 4),
+    "lora": lambda a: exercises.check_lora_params(a, layers=2, hidden=8, r=2, targets=2),
+    "ece": lambda a: exercises.check_ece(a, [0.9, 0.2], [1, 0]),
+    "bonferroni": lambda a: exercises.check_bonferroni(a, 0.01, 20),
+    "temperature": lambda a: exercises.check_temperature(a, [[0.0, 1.0], [1.0, 0.0]], [1, 1]),
+    "accuracy": lambda a: exercises.check_accuracy_unchanged(a, [[0.0, 1.0], [1.0, 0.0]], [1, 1]),
+    "cpu share": lambda a: exercises.check_cpu_share(a, profiling.exercise_trace()),
+    "distill": lambda a: exercises.check_distill_loss(a, [2.0, -1.0], [0.5, 1.5], 1, 2.0, 0.5),
+    "pareto": lambda a: exercises.check_pareto(a, ROWS, 1),
+}
+
+
+@pytest.mark.parametrize("placeholder", [None, ...], ids=["None", "Ellipsis"])
+@pytest.mark.parametrize("check", PLACEHOLDER_CHECKS, ids=list(PLACEHOLDER_CHECKS))
+def test_a_placeholder_answer_asks_to_be_filled_in_instead_of_crashing(check, placeholder):
+    verdict = PLACEHOLDER_CHECKS[check](placeholder)
+    assert not verdict and verdict.why.startswith("fill in your answer"), verdict
+
+
+def synthetic_logits(true_t: float, n: int = 4000, seed: int = 0):
+    """Logits whose labels are drawn from softmax(logits / true_t): the NLL's minimum lies near true_t."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0.0, 3.0, (n, 2))
+    p1 = 1 / (1 + np.exp(-(z[:, 1] - z[:, 0]) / true_t))
+    return z, (rng.random(n) < p1).astype(int)
+
+
+def nll_by_hand(t, z, y):
+    """Binary cross-entropy of softmax(z / t), written out (no scipy): the reference for the checker's search."""
+    d = (z[:, 1] - z[:, 0]) / t
+    return float(np.mean(np.log1p(np.exp(-np.where(y == 1, d, -d)))))
+
+
+def test_temperature_is_right_at_the_nll_minimum_found_by_a_grid_and_wrong_far_from_it():
+    z, y = synthetic_logits(2.0)
+    grid = np.exp(np.linspace(np.log(0.1), np.log(10), 4001))
+    by_grid = grid[np.argmin([nll_by_hand(t, z, y) for t in grid])]
+    assert abs(exercises.best_temperature(z, y) - by_grid) < 0.01 * by_grid
+    assert abs(exercises.validation_nll(1.7, z, y) - nll_by_hand(1.7, z, y)) < 1e-9
+    assert exercises.check_temperature(by_grid, z, y)
+    assert exercises.check_temperature(1.03 * by_grid, z, y)        # the NLL is flat near its minimum
+    multiplied = exercises.check_temperature(1 / by_grid, z, y)
+    assert not multiplied and "divide the logits by T" in multiplied.why
+    too_high = exercises.check_temperature(3 * by_grid, z, y)
+    assert not too_high and "too high" in too_high.why
+    assert "must be > 0" in exercises.check_temperature(-1.0, z, y).why
+
+
+def test_an_over_confident_model_needs_a_temperature_above_one():
+    z, y = synthetic_logits(3.0, seed=1)          # the labels are noisier than the logits say
+    assert exercises.best_temperature(z, y) > 2.5
+    assert not exercises.check_temperature(1.0, z, y)
+
+
+def test_accuracy_after_scaling_is_the_unscaled_accuracy():
+    z, y = synthetic_logits(2.0)
+    acc = float(((z[:, 1] > z[:, 0]).astype(int) == y).mean())
+    assert exercises.check_accuracy_unchanged(acc, z / 2.5, y)
+    changed = exercises.check_accuracy_unchanged(acc - 0.02, z, y)
+    assert not changed and "keeps their order" in changed.why
+
+
+def test_cpu_share_is_the_kernel_time_summed_from_the_trace_by_hand():
+    events = json.loads(Path(runtime.__file__).with_name("resources").joinpath(
+        "mixed_cuda_cpu_profile.json").read_text())
+    kernel = [e for e in events if e["cat"] == "Node" and e["name"].endswith("_kernel_time")]
+    cpu = sum(e["dur"] for e in kernel if e["args"]["provider"] == "CPUExecutionProvider")
+    share = cpu / sum(e["dur"] for e in kernel)
+    assert 0 < share < 1
+    assert profiling.kernel_time_by_provider(events) == runtime.exercise_placement().time_us
+    assert exercises.check_cpu_share(share, events)
+    assert exercises.check_cpu_share(round(share, 3), events)
+    as_percent = exercises.check_cpu_share(100 * share, events)
+    assert not as_percent and "percentage" in as_percent.why
+    calls = sum(e["args"]["provider"] == "CPUExecutionProvider" for e in kernel) / len(kernel)
+    by_calls = exercises.check_cpu_share(calls, events)
+    assert calls != pytest.approx(share, rel=0.01) and not by_calls and "node calls" in by_calls.why
+    with_session = cpu / sum(e["dur"] for e in events)        # session loading counted as kernel time
+    assert not exercises.check_cpu_share(with_session, events)
+
+
+def test_profile_session_writes_a_trace_whose_kernels_all_ran_on_the_cpu(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"], name="mm"), helper.make_node("Relu", ["y"], ["z"], name="relu")],
+        "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 4])],
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, [None, 3])],
+        [helper.make_tensor("w", TensorProto.FLOAT, [4, 3], [0.1] * 12)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    runtime.pin_ir_version(model)
+    onnx.save(model, tmp_path / "tiny.onnx")
+    events = profiling.profile_session(tmp_path / "tiny.onnx", {"x": np.ones((2, 4), np.float32)}, runs=3,
+                                       folder=tmp_path / "trace")
+    kernels = profiling.kernel_events(events)
+    assert sorted({e["args"]["op_name"] for e in kernels}) == ["MatMul", "Relu"] and len(kernels) == 6
+    assert set(profiling.kernel_time_by_provider(events)) == {"CPUExecutionProvider"}
+    assert profiling.share(events) == 1.0 and list((tmp_path / "trace").glob("ort_profile*.json"))
+    with pytest.raises(ValueError, match="no node-kernel events"):
+        profiling.share([e for e in events if e.get("cat") != "Node"])

@@ -170,7 +170,7 @@ def check_temperature(answer: float, logits, labels, *, tol: float = 1e-3) -> Ve
              f"({at_one:.4f} at T = 1)")
     if mine <= least + tol:
         return Verdict(True, shown + ".")
-    if abs(1 / t - best) < abs(t - best):
+    if abs(math.log(best)) > 0.1 and abs(math.log(t) + math.log(best)) < abs(math.log(t) - math.log(best)):
         why = "your T is nearer 1 / T*: divide the logits by T, do not multiply them"
     elif t > best:
         why = "T too high: the probabilities are pulled too close to 0.5"
