@@ -1,6 +1,6 @@
 """The variants week 6 compares, as rows (lab.capstone.variants), for a student's own cell or exercise:
 
-    from lab import variant_table
+    from lab.display import variant_table
     rows = variant_table.rows(profile)         # [{"variant", "accuracy", "size_mb", "latency": {batch: ...}}, ...]
     capstone.pareto(rows, 1)
 
@@ -9,7 +9,8 @@ variants and the latency record, all measured on the CPU as the page's table is.
 page) has run, each is reused in seconds; in a fresh session without them, this measures what is missing first,
 as the page does (weeks 1, 2, 4 and 5's models: the page's "How long" gives the cost).
 
-No recipe imports this module, so editing it stales no record.
+It sits in lab.display because it asks the recipes for their records (the library layer may not import them); no
+recipe imports it, so editing it stales no record.
 """
 from __future__ import annotations
 
