@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 FROZEN = {p.parts[-3]: p for p in sorted((REPO / "_freeze" / "course").glob("0*/execute-results/html.json"))}
 SHOWN = re.compile(r"``` \{\.python \.cell-code\}\n(.*?)\n```", re.S)
 FORBIDDEN = ("measured(", "records_used", "quantize_report")
+WIDTH = 88          # characters of code that fit the page's column at 1280 px (wider lines are cut off)
 ANALYSES = {"lab.errors", "lab.capstone", "lab.decide"}      # computed on records, by the page: no recipe runs them
 
 # Issue 28, item 1: the calls each week must show (module.function, as the page imports the module).
@@ -120,12 +121,14 @@ def page_aliases(week: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("week", sorted(STEPS))
-def test_the_visible_code_holds_no_record_keeping_and_no_private_name(week):
+def test_the_visible_code_holds_no_record_keeping_no_private_name_and_fits_the_column(week):
     code = shown_code(week)
     assert code, f"{week}: the frozen page shows no code"
     for cell in code:
         assert not [f for f in FORBIDDEN if f in cell], f"{week}: record-keeping in a visible cell:\n{cell}"
         assert not underscore_names(ast.parse(cell)), f"{week}: an underscore name in a visible cell:\n{cell}"
+        wide = [line for line in cell.splitlines() if len(line) > WIDTH]
+        assert not wide, f"{week}: visible lines over {WIDTH} characters (cut off on the page): {wide}"
 
 
 @pytest.mark.parametrize("week", sorted(STEPS))
