@@ -118,3 +118,15 @@ def test_the_step_count_checker_agrees_with_the_batches_and_with_the_course_run(
                               epochs=profile.epochs)
     assert not checks.check_steps(batches + 1, examples=len(splits.train), batch_size=profile.batch_size,
                                   epochs=profile.epochs)
+
+
+WIDTH = 88      # characters of code that fit the page's column at 1280 px (tests/test_visible_code.py)
+
+
+@pytest.mark.parametrize("page", WEEKS, ids=lambda p: p.stem)
+def test_exercise_code_fits_the_column_and_compiles(page):
+    blocks = code_blocks(section(page.read_text(encoding="utf-8")))
+    wide = [line for code in blocks for line in code.splitlines() if len(line) > WIDTH]
+    assert not wide, f"{page.name}: exercise code wider than {WIDTH} characters:\n" + "\n".join(wide)
+    for code in blocks:
+        compile(code, page.name, "exec")
