@@ -83,6 +83,9 @@ def to_html(root: Path, page: str, out: Path) -> Path:
     """The page's frozen markdown as standalone HTML in `out`, its figures beside it where the markdown says."""
     entry = root / "_freeze" / page
     markdown = json.loads((entry / "execute-results" / "html.json").read_text())["result"]["markdown"]
+    # Pandoc 2.x (Debian's 2.17) takes a fenced div whose id starts with a digit (a cell id such as #27c75355) for
+    # text, and prints its ':::' fences; Quarto's pandoc 3 does not. A letter in front reads alike in both.
+    markdown = re.sub(r"(?m)^(:::+ \{#)(\d)", r"\1cell-\2", markdown)
     name = Path(page).name
     if (entry / "figure-html").is_dir():     # the markdown names them `<name>_files/figure-html/...`
         shutil.copytree(entry / "figure-html", out / f"{name}_files" / "figure-html", dirs_exist_ok=True)
