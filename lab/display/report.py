@@ -169,14 +169,14 @@ def notebook_links(page: str):
 FIG_WIDTH_IN = 7.0
 
 
-def legend_below(ax, handles=None, labels=None, ncols: int = 4, **kw):
+def legend_below(ax, handles=None, labels=None, ncols: int = 4, y: float = -0.18, **kw):
     """The legend under the axes, in `ncols` columns: inside the axes a legend covers whatever the data puts
     there (curves on a GPU record need not fall where the CPU one's did), and beside them it widens the figure
-    past the column."""
+    past the column. `y` is where its top goes, in axes fractions: a shorter axes needs a larger one."""
     if handles is None:
         handles, labels = ax.get_legend_handles_labels()
     # below the x label: axes fraction -0.18 clears tick labels and the label at the site's font sizes
-    return ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncols=ncols,
+    return ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, y), ncols=ncols,
                      frameon=False, fontsize=8, **kw)
 
 

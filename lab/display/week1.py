@@ -11,24 +11,29 @@ from lab.record import env
 
 
 def learning_curve(history: dict, title: str = "Training loss and validation accuracy"):
-    """Per-step training loss (raw and smoothed) with the validation accuracy after each epoch."""
+    """Per-step training loss (raw and smoothed) above, the validation accuracy after each epoch against the
+    majority-class accuracy below, on a shared step axis. Two panels, not one with a second y axis: drawn on a
+    twin axis, the baseline (an accuracy) crossed the loss curve and read as a loss on the left-hand scale."""
     import matplotlib.pyplot as plt
     from lab.display import report
     loss = np.array(history["loss"])
     window = max(1, len(loss) // 20)
     smooth = np.convolve(loss, np.ones(window) / window, mode="valid")
-    fig, ax = plt.subplots(figsize=(7, 3.4))
+    fig, (ax, acc) = plt.subplots(2, 1, figsize=(7, 4.4), sharex=True, height_ratios=(3, 2))
     ax.plot(np.arange(1, len(loss) + 1), loss, color="0.8", lw=0.8, label="loss per step")
-    ax.plot(np.arange(window, len(loss) + 1), smooth, color="C0", lw=2, label=f"mean of {window} steps")
-    report.style(ax, title, "optimizer step", "cross-entropy loss")
-    acc = ax.twinx()
+    ax.plot(np.arange(window, len(loss) + 1), smooth, color="C0", lw=2, label=f"loss, mean of {window} steps")
+    report.style(ax, title, "", "cross-entropy loss")
+    base = history["baseline"]["accuracy"]
     acc.plot([e["step"] for e in history["epochs"]], [e["val_accuracy"] for e in history["epochs"]],
              "o-", color="C1", label="validation accuracy")
-    acc.axhline(history["baseline"]["accuracy"], color="C1", ls=":", lw=1, label="majority baseline")
-    acc.set_ylabel("validation accuracy")
+    acc.axhline(base, color="0.35", ls=":", lw=1.2, label="majority-class accuracy")
+    # the baseline named on its own line, at the left where no epoch's point can be (the first is one epoch in)
+    acc.annotate(f"always the majority class: {base:.3f}", (0, base), xycoords=("axes fraction", "data"),
+                 xytext=(4, 3), textcoords="offset points", fontsize=8, color="0.35", va="bottom")
+    report.style(acc, "", "optimizer step", "validation accuracy")
     acc.set_ylim(0.4, 1.0)
-    lines = ax.get_legend_handles_labels()[0] + acc.get_legend_handles_labels()[0]
-    report.legend_below(ax, lines, [ln.get_label() for ln in lines])
+    handles = ax.get_legend_handles_labels()[0] + acc.get_legend_handles_labels()[0]
+    report.legend_below(acc, handles, [h.get_label() for h in handles], y=-0.4)
     fig.tight_layout()
     return fig
 
@@ -52,9 +57,20 @@ def throughput_rows(records: list[dict]) -> list[dict]:
     return rows
 
 
+def compared(row: dict) -> str:
+    """What a check compared, shortened for a table cell: the logit difference for a reload (the weights' hash
+    says nothing about logits), and for a weights check the hash once when both runs agree, both when not."""
+    short = lambda h: h[:12] + "…"     # noqa: E731
+    if "max_abs_diff" in row:
+        return f"largest logit difference {row['max_abs_diff']:g}"
+    ref = row.get("reference")
+    if ref is None or ref == row["fingerprint"]:
+        return f"weights SHA-256 {short(row['fingerprint'])} in both runs"
+    return f"weights SHA-256 {short(row['fingerprint'])} against {short(ref)}"
+
+
 def checks_rows(record: dict) -> list[dict]:
-    """The determinism, reload and resume checks as table rows, with shortened fingerprints."""
-    return [{"check": row["check"], "where": row["mode"], "result": "pass" if row["pass"] else "FAIL",
-             "SHA-256 of the weights": row["fingerprint"][:16] + "…",
-             "reference": (row.get("reference") or row["fingerprint"])[:16] + "…"}
-            for row in record["rows"]]
+    """The determinism, reload and resume checks as table rows: the check, how it ran, its result, and what it
+    compared (see compared). The page says "run on" once above the table when every row ran the same way."""
+    return [{"check": row["check"], "run on": row["mode"], "result": "pass" if row["pass"] else "FAIL",
+             "compared": compared(row)} for row in record["rows"]]
