@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from lab import data, runtime, sizes
+from lab import data, precision, runtime, sizes
 from lab.record import scratch
 
 REFERENCE = "pytorch-fp32"
@@ -42,6 +42,9 @@ class Route:
 ROUTES: dict[str, Route] = {r.name: r for r in [
     Route("pytorch-fp32", "pytorch", "fp32", ("cpu", "cuda"), "the reference"),
     Route("pytorch-fp16", "pytorch", "fp16", ("cuda",), "half precision: GPU tensor cores; measured on the GPU only"),
+    Route("pytorch-bf16", "pytorch", "bf16", ("cpu",),
+          "half precision on a CPU: bf16 weights and oneDNN's bf16 kernels, where the CPU has them natively "
+          "(AVX-512 bf16 or AMX); skipped elsewhere"),
     Route("pytorch-int8", "pytorch", "int8", ("cpu",),
           "torch.ao quantize_dynamic on nn.Linear (deprecated in torch 2.10+, still shipped); embeddings stay fp32; "
           "its kernels (fbgemm/qnnpack) are CPU-only"),
@@ -51,6 +54,11 @@ ROUTES: dict[str, Route] = {r.name: r for r in [
     Route("onnx-int8-quint8", "onnxruntime", "uint8", ("cpu", "cuda"), "ORT quantize_dynamic, uint8 weights"),
     Route("torch-compile", "pytorch", "fp32", ("cpu", "cuda"), "torch.compile(dynamic=True): same weights as fp32"),
 ]}
+
+# The CPU features that decide which int8 and bf16 kernels run (Linux /proc/cpuinfo names): VNNI multiplies uint8
+# activations by int8 weights in one instruction; AMX tiles do int8 and bf16 matrix products; avx512_bf16 does bf16
+# dot products. Kept in the routes record, so a page can say which kernels its numbers ran on.
+KERNEL_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16")
 
 # Under the smoke profile the page must execute in seconds; compiling alone takes far longer on a small CPU.
 SMOKE_SKIPS = {"torch-compile": "skipped under the smoke profile: compilation alone exceeds its time budget"}
@@ -175,6 +183,9 @@ def build(route: Route, model, sample: dict, device: str, workdir: Path, threads
     if route.name == "pytorch-fp16":
         m = copy.deepcopy(model).to(device).half().eval()
         return _torch_runner(m, device), torch_mb(m, workdir, route.name), info
+    if route.name == "pytorch-bf16":
+        m = copy.deepcopy(model).to(device).to(torch.bfloat16).eval()
+        return _torch_runner(m, device), torch_mb(m, workdir, route.name), info
     if route.name == "pytorch-int8":
         m, deprecations = torch_int8(copy.deepcopy(model).cpu().eval())
         info["deprecation"] = "; ".join(deprecations)[:300]
@@ -203,6 +214,9 @@ def skip_reason(name: str, device: str, profile) -> str:
     route = ROUTES[name]
     if device not in route.devices:
         return f"{name} runs on {'/'.join(route.devices)} only, not {device}"
+    if name == "pytorch-bf16" and not precision.cpu_has_bf16():
+        return (f"{name}: this CPU has no native bf16 (neither {' nor '.join(precision.BF16_FLAGS)} among its "
+                f"/proc/cpuinfo flags), so PyTorch would emulate it, slower than fp32")
     if profile.name == "smoke" and name in SMOKE_SKIPS:
         return SMOKE_SKIPS[name]
     return ""
@@ -216,8 +230,9 @@ def failure(e: Exception) -> str:
 def compare_routes(model, tokenizer, profile, device: str = "cpu", routes=None) -> dict:
     """Measure every route on `device` against PyTorch fp32 on the same device, on the profile's test split.
 
-    Plain JSON: {"model", "device", "n_test", "threads", "routes": one row per route (status ok/skipped/failed,
-    size_mb, accuracy, macro_f1, accuracy_delta, size_ratio, max_logit_diff, ran_on, ...)}. No latency: lab.recipes.latency.
+    Plain JSON: {"model", "device", "n_test", "threads", "cpu_flags" (KERNEL_FLAGS this CPU has; None on a GPU),
+    "routes": one row per route (status ok/skipped/failed, size_mb, accuracy, macro_f1, correct (a '0'/'1' per test
+    snippet), accuracy_delta, size_ratio, max_logit_diff, ran_on, ...)}. No latency: lab.recipes.latency.
     """
     from lab import train
     routes = list(routes or ROUTES)
@@ -247,8 +262,11 @@ def compare_routes(model, tokenizer, profile, device: str = "cpu", routes=None) 
                 continue
             if name == REFERENCE:
                 reference = logits
-            scores = train.metrics(logits.argmax(1).tolist(), labels.tolist())
-            row.update(size_mb=size, **scores, n=len(enc),
+            preds = logits.argmax(1)
+            scores = train.metrics(preds.tolist(), labels.tolist())
+            # one '1' or '0' per test snippet (test-set order): whether this route was right, for paired tests
+            correct = "".join("1" if p == y else "0" for p, y in zip(preds.tolist(), labels.tolist()))
+            row.update(size_mb=size, **scores, n=len(enc), correct=correct,
                        max_logit_diff=float(np.abs(logits - reference).max()),
                        ran_on=(runtime.Placement.from_dict(info["placement"]).summary() if "placement" in info
                                else ("CPU" if name == "pytorch-int8" else device.upper())),
@@ -259,7 +277,8 @@ def compare_routes(model, tokenizer, profile, device: str = "cpu", routes=None) 
         if r["status"] == "ok":
             r["accuracy_delta"] = r["accuracy"] - ref["accuracy"]
             r["size_ratio"] = ref["size_mb"] / r["size_mb"]
+    flags = sorted(set(KERNEL_FLAGS) & precision.cpu_flags()) if device == "cpu" else None
     return {"model": profile.model, "device": device, "n_test": len(enc), "threads": threads,
-            "routes": rows}
+            "cpu_flags": flags, "routes": rows}
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from lab import data, decide, get_profile, models, quantize, runtime, sizes
+from lab import data, decide, get_profile, models, precision, quantize, runtime, sizes
 from lab.display import latency as speeds
 from lab.display import week4 as show4
 
@@ -207,3 +207,51 @@ def test_int8_faster_beyond_the_noise_at_one_batch_size_is_enough():
     assert any(faster.values())
     s = show4.summary(_same_runtime_record(0.97, 1.02), (1, 32))      # the control: nowhere apart
     assert not any(s.same_runtime[b] > 1 and s.beyond_noise[b] for b in s.same_runtime)
+
+
+# ---------------------------------------------------------------- the half-precision route and the paired field
+
+def test_bf16_runs_where_the_cpu_has_it_and_is_skipped_with_the_reason_where_not(tiny, monkeypatch):
+    model, tok = tiny
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2", "avx512_bf16", "avx512_vnni"})
+    res = quantize.compare_routes(model, tok, SMOKE, "cpu", routes=["pytorch-bf16"])
+    rows = {r["route"]: r for r in res["routes"]}
+    assert rows["pytorch-bf16"]["status"] == "ok", rows["pytorch-bf16"]
+    # bf16 weights: half the bytes of fp32 (lab.sizes counts the safetensors file, with its small header)
+    assert rows["pytorch-bf16"]["size_mb"] == pytest.approx(rows[quantize.REFERENCE]["size_mb"] / 2, rel=0.02)
+    assert res["cpu_flags"] == ["avx2", "avx512_bf16", "avx512_vnni"]
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2"})
+    row = next(r for r in quantize.compare_routes(model, tok, SMOKE, "cpu", routes=["pytorch-bf16"])["routes"]
+               if r["route"] == "pytorch-bf16")
+    assert row["status"] == "skipped" and "no native bf16" in row["reason"] and "avx512_bf16" in row["reason"]
+
+
+def test_each_route_row_says_which_snippets_it_got_right(tiny):
+    model, tok = tiny
+    res = quantize.compare_routes(model, tok, SMOKE, "cpu", routes=["onnx-int8-qint8"])
+    labels = data.encode(tok, data.load_splits(SMOKE).test, SMOKE.max_length).labels
+    for row in res["routes"]:
+        assert len(row["correct"]) == len(labels) == row["n"] and set(row["correct"]) <= {"0", "1"}
+        assert row["correct"].count("1") / row["n"] == pytest.approx(row["accuracy"])
+
+
+def test_int8_is_set_against_the_fastest_route_that_is_not_int8():
+    rec = _record("cpu", [_route("pytorch-fp32", 100), _route("pytorch-bf16", 50), _route("onnx-fp32", 100),
+                          _route("onnx-int8-qint8", 25)],
+                  [_lat("pytorch-fp32", 32, 100), _lat("pytorch-bf16", 32, 40), _lat("onnx-fp32", 32, 80),
+                   _lat("onnx-int8-qint8", 32, 20), _lat("pytorch-fp32", 1, 10), _lat("pytorch-bf16", 1, 9.5),
+                   _lat("onnx-fp32", 1, 5), _lat("onnx-int8-qint8", 1, 4.9)])
+    assert show4.fastest_not_int8(rec, 32)["route"] == "pytorch-bf16"
+    assert show4.int8_verdict(rec, 32) == ("At batch 32 the fastest route that is not int8 is `pytorch-bf16`; "
+                                           "`onnx-int8-qint8` is 2 times as fast as it.")
+    assert show4.int8_verdict(rec, 1) == ("At batch 1 the fastest route that is not int8 is `onnx-fp32`, and "
+                                          "`onnx-int8-qint8` is not distinguishable from it here.")
+
+
+def test_headroom_sets_the_model_against_ram_on_a_cpu_and_gpu_memory_on_a_gpu():
+    cpu = _record("cpu", [_route("pytorch-fp32", 100)], [])
+    cpu["provenance"]["memory_gb"] = 8.0
+    gpu = _record("cuda", [_route("pytorch-fp32", 600)], [], gpu={"name": "Tesla T4", "memory_gb": 15.0})
+    rows = show4.headroom_rows([cpu, gpu])
+    assert [r["competes for"] for r in rows] == ["RAM: 8.6 GB", "GPU memory: 16.1 GB"]     # GiB read as bytes
+    assert rows[0]["share of it"] == "1.16%" and rows[1]["share of it"] == "3.73%"

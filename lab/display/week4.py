@@ -275,3 +275,88 @@ SPEED_QUESTION = ["deployment", "measured on", "batch", "int8 route", "speedup v
 def decision_table(records: list[dict]) -> list[dict]:
     """One row per deployment, every row with the same columns in COLUMNS order (None where not measured)."""
     return [{c: row.get(c) for c in COLUMNS} for row in (decision(dep, records) for dep in decide.DEPLOYMENTS)]
+
+
+# ---------------------------------------------------------------- int8 against the best of the rest, and why
+
+HALF_ROUTES = ("pytorch-fp16", "pytorch-bf16")     # the hardware's half precision: fp16 on a GPU, bf16 on a CPU
+
+
+def fastest_not_int8(record: dict, batch: int) -> dict | None:
+    """The fastest route that is not int8 at `batch` (by median), and those whose p10-p90 range overlaps it:
+    {"route", "row", "tied"}. int8 is worth something only against this one, not against PyTorch fp32."""
+    lat = _latency_index(record["result"])
+    ok = [r["route"] for r in record["result"]["routes"]
+          if r["status"] == "ok" and r["route"] not in decide.INT8_ROUTES and (r["route"], batch) in lat]
+    if not ok:
+        return None
+    best = min(ok, key=lambda r: lat[(r, batch)]["median_ms"])
+    tied = [r for r in ok if r != best and not bench.distinguishable(lat[(r, batch)], lat[(best, batch)])]
+    return {"route": best, "row": lat[(best, batch)], "tied": tied}
+
+
+def int8_verdict(record: dict, batch: int, int8: str = "onnx-int8-qint8") -> str:
+    """One sentence: the int8 route against the fastest route that is not int8, named, at one batch size."""
+    best = fastest_not_int8(record, batch)
+    mine = _latency_index(record["result"]).get((int8, batch))
+    if best is None or mine is None:
+        return f"At batch {batch} this record has no int8 and non-int8 pair to compare."
+    tied = ", ".join(f"`{t}`" for t in best["tied"])
+    also = f" (as fast as {tied} within the noise)" if tied else ""
+    if not bench.distinguishable(best["row"], mine):
+        return (f"At batch {batch} the fastest route that is not int8 is `{best['route']}`{also}, and `{int8}` is "
+                f"not distinguishable from it here.")
+    ratio = best["row"]["median_ms"] / mine["median_ms"]
+    how = f"{ratio:.2g} times as fast as it" if ratio > 1 else f"{1 / ratio:.2g} times slower than it"
+    return f"At batch {batch} the fastest route that is not int8 is `{best['route']}`{also}; `{int8}` is {how}."
+
+
+def kernels_paragraph(record: dict, batch: int) -> str:
+    """Why int8 wins or loses on this CPU, from the record: the CPU features it ran with (KERNEL_FLAGS) and the two
+    int8 routes' measured latencies. ONNX Runtime's CPU kernels (MLAS) multiply the uint8 activations that
+    DynamicQuantizeLinear makes by the weights: by int8 weights (qint8) with VNNI's one-instruction uint8 x int8 dot
+    product, by uint8 weights (quint8) with a kernel that widens to 16 bits first on AVX-512 (VNNI has no uint8 x
+    uint8 form); AMX, where MLAS uses it, takes both (onnxruntime/core/mlas/lib/platform.cpp, its dispatch)."""
+    res = record["result"]
+    flags = set(res.get("cpu_flags") or [])
+    if res.get("device") != "cpu" or not res.get("cpu_flags"):
+        return ""
+    lat = _latency_index(res)
+    have = ", ".join(f"`{f}`" for f in sorted(flags))
+    parts = [f"This CPU reports {have}."]
+    if "amx_int8" in flags:
+        parts.append("With AMX, ONNX Runtime's int8 kernels (MLAS) multiply whole tiles of uint8 activations by the "
+                     "weights, for uint8 and int8 weights alike.")
+    elif "avx512_vnni" in flags or "avx_vnni" in flags:
+        parts.append("ONNX Runtime's int8 kernels (MLAS) multiply the uint8 activations by int8 weights with VNNI, "
+                     "one instruction per four products (the qint8 route). VNNI has no uint8 x uint8 form, so "
+                     "uint8 weights (the quint8 route) take a kernel that widens to 16 bits first.")
+    else:
+        parts.append("Without VNNI or AMX, ONNX Runtime's int8 kernels multiply through 16-bit intermediates "
+                     "(AVX2), which leaves int8 little arithmetic advantage over fp32.")
+    if "pytorch-bf16" in {r["route"] for r in res["routes"] if r["status"] == "ok"}:
+        parts.append("PyTorch's bf16 route runs oneDNN's bf16 kernels: "
+                     + ("AMX tiles." if "amx_bf16" in flags else "AVX-512 bf16 dot products, two products per "
+                                                                   "32-bit lane."))
+    pairs = [(r, lat.get((r, batch))) for r in ("onnx-fp32", "onnx-int8-qint8", "onnx-int8-quint8")]
+    if all(row for _, row in pairs):
+        parts.append(f"Measured at batch {batch}: " + ", ".join(f"`{r}` {latency.ms(row)} ms" for r, row in pairs)
+                     + ".")
+    return " ".join(parts)
+
+
+def headroom_rows(records: list[dict]) -> list[dict]:
+    """Per hardware record: the fp32 model's bytes against the memory they compete for there (RAM on a CPU, the
+    GPU's memory on a GPU, both from the record's provenance): 'nothing to compress against', measured."""
+    rows = []
+    for rec in records:
+        prov, ref = rec["provenance"], route_row(rec, REFERENCE)
+        on_gpu = rec["result"].get("device") == "cuda"
+        gib = (prov.get("gpu") or {}).get("memory_gb") if on_gpu else prov.get("memory_gb")
+        if not ref or ref.get("status") != "ok" or not gib:
+            continue
+        memory_mb = gib * 2**30 / 1e6        # lab.record.env reports GiB; the site's sizes are decimal MB
+        rows.append({"hardware": env.device_label(prov), "model, fp32 (MB)": ref["size_mb"],
+                     "competes for": f"{'GPU memory' if on_gpu else 'RAM'}: {memory_mb / 1e3:,.1f} GB",
+                     "share of it": report.pct(ref["size_mb"] / memory_mb, 2)})
+    return rows
