@@ -2,23 +2,23 @@
 
     lat = latency.lookup(rec)        # "full/onnx-int8-qint8" -> {batch: row (median_ms, p10_ms, p90_ms ...)}
     latency.ms(row)                  # '12.3 (11.9–13.0)'
-    latency.as_fast(ref, row)        # '1.7x as fast', or 'not distinguishable here'
+    latency.as_fast(ref, row)        # '1.7x as fast', or 'not distinguishable here' (lab.display.phrases.speed)
 """
 from __future__ import annotations
 
 from lab import bench, variants
+from lab.display import phrases
 from lab.record import store
 
 
-NOT_DISTINGUISHABLE = "not distinguishable here"
+NOT_DISTINGUISHABLE = phrases.TIE
 
 
 def as_fast(ref: dict, mine: dict, digits: int = 2) -> str:
     """'1.7x as fast' (ref's median over mine's) when the two rows' ranges are apart, else NOT_DISTINGUISHABLE:
-    a ratio inside the noise is not a speedup, whatever its value."""
-    if not bench.distinguishable(ref, mine):
-        return NOT_DISTINGUISHABLE
-    return f"{ref['median_ms'] / mine['median_ms']:.{digits}g}x as fast"
+    a ratio inside the noise is not a speedup, whatever its value. The words are lab.display.phrases.speed's, the
+    one place every speed comparison is phrased (at several batch sizes: phrases.speed_at)."""
+    return phrases.speed(ref, mine, digits=digits)
 
 
 def ms(row: dict, interval: bool = True) -> str:
