@@ -1,11 +1,21 @@
 """What week 5 shows: the students beside their teacher, every latency from the one latency record, and the loss.
 
     week5.rows_for_page(result, latency.lookup(latency_record)); week5.loss_plot(result)
+    week5.best_row(result)       # the best distilled student, picked on validation accuracy
 """
 from __future__ import annotations
 
-from lab import distill
+from dataclasses import asdict
+
+from lab import capstone, distill
 from lab.display import latency
+
+
+def best_row(result: dict) -> dict:
+    """The record's row of the best distilled student, picked on validation accuracy (lab.capstone.best_student),
+    so that its test accuracy is an honest estimate rather than the best of several test scores."""
+    best = asdict(capstone.best_student(result))
+    return next(r for r in result["rows"] if r.get("settings") == best)
 
 
 def fp32_latency(speed: dict[str, dict[int, dict]], row: dict) -> dict[int, dict]:
@@ -18,7 +28,9 @@ def rows_for_page(result: dict, speed: dict[str, dict[int, dict]]) -> list[dict]
     out = []
     for r in result["rows"]:
         lat = fp32_latency(speed, r)
-        out.append({"model": r["model"], "layers": r["layers"], "test accuracy": f'{r["accuracy"]:.3f}',
+        out.append({"model": r["model"], "layers": r["layers"],
+                    "validation accuracy": f'{r["val_accuracy"]:.3f}' if "val_accuracy" in r else "",
+                    "test accuracy": f'{r["accuracy"]:.3f}',
                     "parameters (M)": f'{r["n_params"] / 1e6:.1f}',
                     "outside embeddings (M)": f'{r["n_params_non_embedding"] / 1e6:.1f}',
                     "size (MB)": f'{r["size_mb"]:.1f}',
