@@ -66,10 +66,16 @@ def test_distill_loss_by_hand_matches_lab_distill():
     assert not no_t2 and "T^2" in no_t2.why
 
 
-# p10-p90 ranges of +-5%: every pair of these latencies is distinguishable
-ROWS = [{"variant": v, "accuracy": acc, "size_mb": 1.0,
-         "latency": {1: {"median_ms": ms, "p10_ms": 0.95 * ms, "p90_ms": 1.05 * ms}}}
-        for v, acc, ms in (("fp32", 0.80, 10.0), ("int8", 0.79, 4.0), ("student", 0.75, 5.0))]
+# p10-p90 ranges of +-5%: every pair of these latencies is distinguishable. Per-snippet results on 1,000 snippets,
+# each variant right on the first accuracy x 1,000: the paired test tells every pair apart (10 or more snippets,
+# all one way)
+def _variant(v, acc, ms):
+    right = round(acc * 1000)
+    return {"variant": v, "accuracy": acc, "size_mb": 1.0, "correct": "1" * right + "0" * (1000 - right),
+            "latency": {1: {"median_ms": ms, "p10_ms": 0.95 * ms, "p90_ms": 1.05 * ms}}}
+
+
+ROWS = [_variant(v, acc, ms) for v, acc, ms in (("fp32", 0.80, 10.0), ("int8", 0.79, 4.0), ("student", 0.75, 5.0))]
 
 
 def test_pareto_names_what_beats_an_extra_variant_and_what_is_missing():
@@ -79,6 +85,15 @@ def test_pareto_names_what_beats_an_extra_variant_and_what_is_missing():
     missing = exercises.check_pareto(["fp32"], ROWS, 1)
     assert not missing and "int8 is missing" in missing.why
     assert "no variant is called 'gpu'" in exercises.check_pareto(["gpu"], ROWS, 1).why
+
+
+def test_pareto_says_when_a_higher_accuracy_is_inside_the_noise():
+    # fp32 is 3 snippets more accurate than a faster int8: not distinguishable, so int8 alone is on the front
+    rows = [_variant("fp32", 0.803, 10.0), _variant("int8", 0.800, 4.0)]
+    kept = exercises.check_pareto(["fp32", "int8"], rows, 1)
+    assert not kept and ("fp32 is beaten by int8 (faster beyond the noise; fp32's higher accuracy, 0.803 against "
+                         "0.800, is not distinguishable by McNemar's paired test)") in kept.why
+    assert exercises.check_pareto(["int8"], rows, 1)
 
 
 @pytest.mark.parametrize("verdict", [exercises.Verdict(True, "x."), exercises.Verdict(False, "y.")])

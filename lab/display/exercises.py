@@ -234,6 +234,19 @@ def check_distill_loss(answer: float, student, teacher, label: int, temperature:
 
 # ---------------------------------------------------------------- week 6
 
+def why_beaten(winner: dict, loser: dict, batch: int) -> str:
+    """Why lab.capstone.beats(winner, loser, batch) holds, in words; a measured accuracy lead the paired test
+    cannot see is named, since it is the usual reason a variant is wrongly kept on the front."""
+    from lab import capstone
+    if capstone.faster(winner, loser, batch):
+        if loser["accuracy"] > winner["accuracy"]:
+            return (f"faster beyond the noise; {loser['variant']}'s higher accuracy, {loser['accuracy']:.3f} against "
+                    f"{winner['accuracy']:.3f}, is not distinguishable by McNemar's paired test")
+        return "faster beyond the noise, and not less accurate"
+    p = capstone.accuracy_test(winner, loser)["p"]
+    return f"more accurate by McNemar's paired test (p = {p:.2g}), and not slower beyond the noise"
+
+
 def check_pareto(answer, rows: list[dict], batch: int) -> Verdict:
     """The variants on the accuracy/latency Pareto front at `batch` (lab.capstone.pareto)."""
     from lab import capstone
@@ -251,9 +264,8 @@ def check_pareto(answer, rows: list[dict], batch: int) -> Verdict:
                               f"{', '.join(sorted(by))}.")
     reasons = []
     for v in sorted(given - front):
-        beater = next(o["variant"] for o in rows if o["variant"] != v and capstone.beats(o, by[v], batch))
-        reasons.append(f"{v} is beaten by {beater} (at least as accurate and not slower beyond the noise, and "
-                       f"better in one of the two)")
+        beater = next(o for o in rows if o["variant"] != v and capstone.beats(o, by[v], batch))
+        reasons.append(f"{v} is beaten by {beater['variant']} ({why_beaten(beater, by[v], batch)})")
     for v in sorted(front - given):
         reasons.append(f"{v} is missing: no variant beats it")
     return Verdict(False, "; ".join(reasons) + ".")

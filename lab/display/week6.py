@@ -9,9 +9,27 @@ from lab.display import latency, report
 from lab.record import env
 
 
+UNTESTED_MARK = " (untested)"     # an accuracy the paired test cannot read: no per-snippet results in its record
+
+
+def accuracy_cell(row: dict) -> str:
+    """'0.831', marked when the row has no per-snippet results (its accuracy then ties with every other)."""
+    return f'{row["accuracy"]:.3f}' + ("" if row.get("correct") else UNTESTED_MARK)
+
+
+def untested_note(rows: list[dict]) -> str:
+    """A sentence naming the variants whose accuracy the paired test could not read, or '' when there is none."""
+    names = [r["variant"] for r in rows if not r.get("correct")]
+    if not names:
+        return ""
+    return (f"Marked {UNTESTED_MARK.strip()}: {', '.join(names)}. Their records hold no per-snippet predictions "
+            f"(an older record, or one from a GPU run), so the paired test cannot compare them, and the rule "
+            f"counts their accuracy as tied with every other variant's.")
+
+
 def table(rows: list[dict], batches) -> list[dict]:
     front = {b: set(capstone.pareto(rows, b)) for b in batches}
-    return [{"variant": r["variant"], "test accuracy": f'{r["accuracy"]:.3f}', "size (MB)": f'{r["size_mb"]:.1f}',
+    return [{"variant": r["variant"], "test accuracy": accuracy_cell(r), "size (MB)": f'{r["size_mb"]:.1f}',
              **{f"batch {b} ms (p10–p90)": latency.ms(r["latency"][b]) for b in batches},
              "Pareto front": ", ".join(f"batch {b}" for b in batches if r["variant"] in front[b]) or "no",
              "measured in": r["source"]} for r in rows]
