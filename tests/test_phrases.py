@@ -75,3 +75,29 @@ def test_accuracy_says_every_case_in_words():
             == "not distinguishable here (no per-snippet predictions in the record to test)")
     assert phrases.accuracy(a, None) == "not measured"
     assert phrases.accuracy({"accuracy": None}, b) == "not measured"
+
+
+# ---------------------------------------------------------------- the frozen pages
+
+from pathlib import Path      # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+FROZEN = sorted((ROOT / "_freeze").glob("**/execute-results/html.json"))
+# the two sentences week 4 built by gluing phrases with "and" (issue 29): phrases.speed_at builds them now
+GLUED = ("as fast and not distinguishable", "not distinguishable here and")
+
+
+def glued(markdown: str) -> list[str]:
+    return [g for g in GLUED if g in markdown]
+
+
+def test_no_frozen_page_glues_two_comparison_phrases_with_and():
+    assert FROZEN
+    bad = {p.parent.parent.relative_to(ROOT / "_freeze").as_posix(): glued(p.read_text(encoding="utf-8"))
+           for p in FROZEN}
+    assert not {page: g for page, g in bad.items() if g}
+
+
+def test_the_glue_check_catches_the_old_sentences():
+    assert glued("But ONNX Runtime in plain fp32 already gave 1.8x as fast and not distinguishable here") == [GLUED[0]]
+    assert glued("PyTorch int8 against PyTorch fp32: not distinguishable here and 1.5x as fast") == [GLUED[1]]
