@@ -101,3 +101,13 @@ def test_no_frozen_page_glues_two_comparison_phrases_with_and():
 def test_the_glue_check_catches_the_old_sentences():
     assert glued("But ONNX Runtime in plain fp32 already gave 1.8x as fast and not distinguishable here") == [GLUED[0]]
     assert glued("PyTorch int8 against PyTorch fp32: not distinguishable here and 1.5x as fast") == [GLUED[1]]
+
+
+def test_week6_says_which_accuracies_the_paired_test_could_not_read():
+    from lab.display import week6
+    tested = {"variant": "a", "accuracy": 0.8, "correct": "10"}
+    old = {"variant": "b", "accuracy": 0.7}
+    assert week6.untested_note([tested]) == ("Every variant's record holds its per-snippet predictions, so the "
+                                             "paired test compared every pair.")
+    assert week6.untested_note([tested, old]).startswith("Marked (untested): b. Their records hold no per-snippet")
+    assert [week6.accuracy_cell(r) for r in (tested, old)] == ["0.800", "0.700 (untested)"]
