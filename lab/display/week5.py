@@ -39,18 +39,30 @@ def rows_for_page(result: dict, speed: dict[str, dict[int, dict]]) -> list[dict]
     return out
 
 
-def loss_plot(result: dict, window: int = 10):
-    """Each student's training loss per step, as a running mean of `window` steps."""
-    import matplotlib.pyplot as plt
+def relative_loss(loss, window: int = 10):
+    """(steps, running mean of `window` steps divided by the first window's mean): each student's loss as a share
+    of where it started. A distilled loss adds the soft term to the labels' cross-entropy, so its level is not
+    comparable with the labels-only loss; its fall from its own start is."""
     import numpy as np
+    loss = np.asarray(loss, dtype=float)
+    w = max(1, min(window, len(loss)))
+    mean = np.convolve(loss, np.ones(w) / w, mode="valid")
+    return np.arange(w, len(loss) + 1), mean / mean[0]
+
+
+def loss_plot(result: dict, window: int = 10):
+    """Each student's training loss per step, as a running mean of `window` steps relative to its first window's
+    (relative_loss says why not the raw levels)."""
+    import matplotlib.pyplot as plt
     from lab.display import report
-    fig, ax = plt.subplots(figsize=(7, 3.2))
+    fig, ax = plt.subplots(figsize=(7, 3.4))
     for i, r in enumerate(row for row in result["rows"] if "loss" in row):
-        loss = np.asarray(r["loss"])
-        w = max(1, min(window, len(loss)))
-        ax.plot(np.arange(w, len(loss) + 1), np.convolve(loss, np.ones(w) / w, mode="valid"), color=f"C{i}",
-                label=r["model"])
-    report.style(ax, "Student training loss", "optimizer step", "loss")
-    report.legend_below(ax, ncols=2)
+        steps, rel = relative_loss(r["loss"], window)
+        ax.plot(steps, rel, color=f"C{i}", label=r["model"])
+    ax.axhline(1.0, color="0.6", lw=0.8, ls=":")
+    report.style(ax, "Student training loss, relative to where each started", "optimizer step",
+                 f"loss / mean of first {window} steps")
+    # further down than the default: this axes is short, so the default fraction put the legend on the x label
+    report.legend_below(ax, ncols=2, y=-0.26)
     fig.tight_layout()
     return fig
