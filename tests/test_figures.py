@@ -167,3 +167,31 @@ def test_latencies_are_points_on_a_log_axis_with_plain_labels_at_both_ends():
                                              (0.7, False, 0.5), (20, True, 20), (20, False, 20)])
 def test_step_125_rounds_to_the_1_2_5_series(value, up, step):
     assert report.step_125(value, up) == pytest.approx(step)
+
+
+def legend_on_axis_label(fig) -> list[str]:
+    """The x-axis labels of the figure that a legend's box overlaps (week 5's legend sat on its label)."""
+    hits = []
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        if legend is None:
+            continue
+        box = legend.get_window_extent()
+        hits += [other.xaxis.label.get_text() for other in fig.axes
+                 if other.xaxis.label.get_text() and box.overlaps(other.xaxis.label.get_window_extent())]
+    return hits
+
+
+def test_no_legend_sits_on_an_axis_label(figure):
+    assert legend_on_axis_label(figure) == []
+
+
+def test_a_legend_placed_too_close_under_a_short_axes_is_caught_on_its_label():
+    fig, ax = plt.subplots(figsize=(7, 3.2))        # week 5's figure height (its old legend touched the label)
+    ax.plot([0, 1], [0, 1], label="a")
+    ax.set_xlabel("optimizer step")
+    report.legend_below(ax, y=-0.1)
+    fig.tight_layout()
+    fig.canvas.draw()
+    assert legend_on_axis_label(fig) == ["optimizer step"]
+    plt.close(fig)
