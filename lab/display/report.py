@@ -59,6 +59,14 @@ def transposed(rows: list[dict], key: str) -> list[dict]:
     return [{"": f, **{str(row.get(key)): row.get(f) for row in rows}} for f in fields]
 
 
+def together(*parts):
+    """Markdown parts (str or Markdown) shown as one cell's output, the empty ones left out. A note that is empty
+    on a quiet run (the busy-machine warning) gets no cell of its own: alone, it left an empty output box."""
+    from IPython.display import Markdown
+    texts = [getattr(p, "data", p) or "" for p in parts]
+    return Markdown("\n\n".join(t.strip("\n") for t in texts if t.strip()))
+
+
 def code_list(names, empty: str = "nothing"):
     """Names as inline code for prose, `query`, `value`: Markdown, since an inline value that is a plain string
     is escaped (its backticks would show)."""
