@@ -27,7 +27,7 @@ from lab import budget, config, data, models
 from lab.record import env, store
 
 # The records each page measures (its own, not the earlier weeks' it reads). "picking a model" measures one
-# scorecard record per candidate of the profile: lab.recipes.verify.PAGE.
+# scorecard record per candidate of the profile (lab.recipes.verify.PAGE) and the int8 pipeline record.
 PAGE_RECORDS = {
     "course/01-fine-tuning.qmd": ("week1/finetune", "week1/checks"),
     "course/02-lora.qmd": ("week2/lora", "week2/trap"),
@@ -35,7 +35,7 @@ PAGE_RECORDS = {
     "course/04-quantization.qmd": ("week4/routes", "week4/placement", "latency/variants"),
     "course/05-distillation.qmd": ("week5/distill",),
     "course/06-verification.qmd": ("week6/variants",),
-    "course/picking-a-model.qmd": None,     # from lab.recipes.verify.PAGE, per profile
+    "course/picking-a-model.qmd": None,     # per profile: lab.recipes.verify.PAGE, lab.recipes.int8_pipeline
     "index.qmd": (),
 }
 
@@ -75,9 +75,10 @@ def page_records(page: str, profile) -> tuple[str, ...]:
     if page not in PAGE_RECORDS:
         raise ValueError(f"unknown page {page!r}; pages: {', '.join(PAGE_RECORDS)}")
     names = PAGE_RECORDS[page]
-    if names is None:
-        from lab.recipes import verify
-        names = tuple(verify.record_name(m) for m, _ in verify.PAGE.get(profile.name, []))
+    if names is None:       # picking a model: the scorecards, and the int8 pipeline on DeBERTa's architecture
+        from lab.recipes import int8_pipeline, verify
+        names = tuple(verify.record_name(m) for m, _ in verify.PAGE.get(profile.name, [])) + (
+            int8_pipeline.record_name(int8_pipeline.model_for(profile)),)
     return names
 
 
