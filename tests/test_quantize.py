@@ -243,9 +243,9 @@ def test_int8_is_set_against_the_fastest_route_that_is_not_int8():
                    _lat("onnx-fp32", 1, 5), _lat("onnx-int8-qint8", 1, 4.9)])
     assert show4.fastest_not_int8(rec, 32)["route"] == "pytorch-bf16"
     assert show4.int8_verdict(rec, 32) == ("At batch 32 the fastest route that is not int8 is `pytorch-bf16`; "
-                                           "`onnx-int8-qint8` is 2 times as fast as it.")
-    assert show4.int8_verdict(rec, 1) == ("At batch 1 the fastest route that is not int8 is `onnx-fp32`, and "
-                                          "`onnx-int8-qint8` is not distinguishable from it here.")
+                                           "against it, `onnx-int8-qint8`: 2x as fast.")
+    assert show4.int8_verdict(rec, 1) == ("At batch 1 the fastest route that is not int8 is `onnx-fp32`; against "
+                                          "it, `onnx-int8-qint8`: not distinguishable here.")
 
 
 def test_headroom_sets_the_model_against_ram_on_a_cpu_and_gpu_memory_on_a_gpu():

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 
 from lab import bench, decide
-from lab.display import latency, report
+from lab.display import latency, phrases, report
 from lab.quantize import REFERENCE, ROUTES
 from lab.record import env
 
@@ -97,6 +97,7 @@ class Summary:
     lat: dict                 # (route, batch) -> latency row (median_ms, p10_ms, p90_ms, seq_len, load_avg, ...)
     speedup: dict             # route -> {batch: x against PyTorch fp32}, for ORT int8, PyTorch int8, ORT fp32
     as_fast: dict             # route -> {batch: '1.7x as fast' or 'not distinguishable here'}, same routes
+    as_fast_at: dict          # route -> one clause over both batch sizes (lab.display.phrases.speed_at)
     same_runtime: dict        # batch -> ORT int8 against ORT fp32: the honest comparison for int8
     same_runtime_text: dict   # batch -> that ratio in words, or 'not distinguishable here'
     beyond_noise: dict        # batch -> whether those two routes' p10-p90 ranges are apart
@@ -129,6 +130,9 @@ def summary(record: dict, batch_sizes) -> Summary:
         speedup={route: {b: speedup(record, route, b) for b in (small, large)} for route in QUOTED},
         as_fast={route: {b: latency.as_fast(lat[(REFERENCE, b)], lat[(route, b)]) for b in (small, large)}
                  for route in QUOTED},
+        as_fast_at={route: phrases.speed_at({b: lat.get((REFERENCE, b)) for b in (small, large)},
+                                            {b: lat.get((route, b)) for b in (small, large)})
+                    for route in QUOTED},
         same_runtime=same_runtime,
         same_runtime_text={b: latency.as_fast(lat[("onnx-fp32", b)], lat[("onnx-int8-qint8", b)])
                            for b in (small, large)},
@@ -303,12 +307,8 @@ def int8_verdict(record: dict, batch: int, int8: str = "onnx-int8-qint8") -> str
         return f"At batch {batch} this record has no int8 and non-int8 pair to compare."
     tied = ", ".join(f"`{t}`" for t in best["tied"])
     also = f" (as fast as {tied} within the noise)" if tied else ""
-    if not bench.distinguishable(best["row"], mine):
-        return (f"At batch {batch} the fastest route that is not int8 is `{best['route']}`{also}, and `{int8}` is "
-                f"not distinguishable from it here.")
-    ratio = best["row"]["median_ms"] / mine["median_ms"]
-    how = f"{ratio:.2g} times as fast as it" if ratio > 1 else f"{1 / ratio:.2g} times slower than it"
-    return f"At batch {batch} the fastest route that is not int8 is `{best['route']}`{also}; `{int8}` is {how}."
+    return (f"At batch {batch} the fastest route that is not int8 is `{best['route']}`{also}; against it, "
+            f"`{int8}`: {phrases.speed(best['row'], mine)}.")
 
 
 def kernels_paragraph(record: dict, batch: int) -> str:
