@@ -22,8 +22,9 @@ $(STAMP): pyproject.toml constraints.txt requirements-offline.txt Makefile
 course: $(STAMP)
 	$(PY) -m lab course
 
+# one worker per core; tests/conftest.py groups the tests so that the smoke course is executed once
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --dist loadgroup
 
 check: $(STAMP)
 	$(PY) -m lab check

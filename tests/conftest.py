@@ -89,7 +89,25 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: executes the site's pages or notebooks (minutes); CI runs it")
 
 
+# `make test` runs the suite on two workers (pytest-xdist, `-n 2 --dist loadgroup`). A group runs whole, in order, on
+# one worker: every test that reads the smoke course is one group (the course is executed once, not once per worker);
+# every other module is its own group (its module fixtures, a trained run say, are made once). The two longest groups
+# go first, one to each worker, and the shorter ones fill in behind them.
+SMOKE_COURSE_GROUP = "smoke-course"
+FIRST = (SMOKE_COURSE_GROUP, "test_student_notebooks.py", "test_interrupt_sweep.py")   # longest first (minutes)
+
+
+def xdist_group_of(item) -> str:
+    if {"smoke_course", "course_records"} & set(getattr(item, "fixturenames", ())):
+        return SMOKE_COURSE_GROUP
+    return item.path.name
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+        item.add_marker(pytest.mark.xdist_group(xdist_group_of(item)))
+    rank = {group: i for i, group in enumerate(FIRST)}
+    # sorted() is stable: within a group (and among the other groups) the collection order stays
+    items.sort(key=lambda item: rank.get(xdist_group_of(item), len(FIRST)))
