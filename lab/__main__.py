@@ -9,6 +9,9 @@
     status   list the measurement records with their provenance, and mark the stale, noisy and synthetic ones
     profile  show the profile that would be used here, and why
     verify   the teachability scorecard of a model: eight checks, a Markdown table, JSON with --json
+    class    gather a folder of student submissions (lab.record.submission) into the class record that
+             course/class.qmd shows; --course WEEK,... first adds the course's own records of those weeks as a
+             submission; ends with a table: accepted, refused with reason, duplicates
 """
 from __future__ import annotations
 
@@ -296,6 +299,40 @@ def cmd_verify(args) -> int:
     return 1 if failed else 0
 
 
+def course_files(root: Path, week: str) -> list[tuple[str, Path]]:
+    """The records the week's frozen page showed, (name, file), in the site's records folder."""
+    import json
+    from lab.record.submission import week_of
+    from lab.site.freeze import entry_dir
+    pages = [rel for rel in (p.relative_to(root).as_posix() for p in site_pages(root)) if week_of(Path(rel).stem) == week]
+    if not pages:
+        raise ValueError(f"no page of {week} in {root}")
+    html_json = entry_dir(root, pages[0]) / "execute-results" / "html.json"
+    if not html_json.is_file():
+        raise ValueError(f"{pages[0]} has no freeze entry: render it first (python -m lab render {pages[0]})")
+    lab = json.loads(html_json.read_text(encoding="utf-8")).get("lab") or {}
+    folder = paths.site_records_dir(root, (lab.get("profiles") or [None])[0])
+    return [(e["name"], folder / e["name"] / f"{e['hardware']}.json") for e in lab.get("records") or []
+            if not e.get("file")]
+
+
+def cmd_class(args) -> int:
+    from lab.record import class_record, store, submission
+    root = project_root(args.root)
+    folder = Path(args.dir)
+    out = Path(args.out) if args.out else root / "course" / "class"
+    for week in [w.strip() for w in (args.course or "").split(",") if w.strip()]:
+        doc = submission.course_submission(submission.check_week(week), course_files(root, week))
+        path = folder / f"{week}-{submission.COURSE_ALIAS}.json"
+        store.write_atomic(path, submission.text(doc))
+        print(f"[lab] the course's {week} ({len(doc['records'])} records) -> {path}")
+    record, rows = class_record.gather(folder)
+    path = class_record.write(record, out)
+    print(f"[lab] class record: {len(record['submissions'])} submission(s) -> {path}")
+    print(class_record.table(rows))
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m lab", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -316,6 +353,11 @@ def main(argv=None) -> int:
     v.add_argument("--profile", help="smoke, cpu or gpu (default: LAB_PROFILE, else from the hardware)")
     v.add_argument("--only", help="comma-separated checks to run (default: all eight; an unknown name lists them)")
     v.add_argument("--json", help="also write the scorecard record (checks, numbers, provenance) to this file")
+    cl = sub.add_parser("class", help="gather a folder of submissions into the class record (course/class.qmd)")
+    cl.add_argument("dir", help="the folder of submission files (as downloaded from the hand-in; read, never run)")
+    cl.add_argument("--out", help="where the class record goes (default: course/class of the site)")
+    cl.add_argument("--course", help="first add the course's own records of these weeks (week1,week4) to DIR")
+    cl.add_argument("--root", help="project root (default: as for render)")
     args = ap.parse_args(argv)
     noted = _noted()
     try:
@@ -324,7 +366,7 @@ def main(argv=None) -> int:
             if noted:
                 raise KeyboardInterrupt
         code = {"course": cmd_course, "render": cmd_render, "check": cmd_check,
-                "status": cmd_status, "profile": cmd_profile, "verify": cmd_verify}[args.cmd](args)
+                "status": cmd_status, "profile": cmd_profile, "verify": cmd_verify, "class": cmd_class}[args.cmd](args)
     except ValueError as e:    # bad input (an unknown profile, say): the message already says what to do
         print(f"error: {e}", file=sys.stderr)
         code = 2

@@ -15,7 +15,7 @@ from lab.site.nbprose import Prose, page_link, section_heading
 from lab.site.qmd import parse_page
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = site_pages(ROOT)
+PAGES = [p for p in site_pages(ROOT) if notebooks.has_notebook(p, ROOT)]   # the class page has none
 COMPARISON = "lab.display.student.show_values("
 # What only the checkout has: a page's source (`course/01-fine-tuning.qmd`, a `.qmd` link), the freeze, a module's
 # file in the repository (`lab/decide.py`), the course's records folder, and the old "generated from" line.

@@ -21,11 +21,11 @@ import nbformat
 import pytest
 
 from lab.__main__ import site_pages
-from lab.site import write_notebooks
+from lab.site import notebooks, write_notebooks
 from lab.site.student_run import CellFailure, borrowing_venv, build_wheel, run_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = site_pages(ROOT)
+PAGES = [p for p in site_pages(ROOT) if notebooks.has_notebook(p, ROOT)]   # the class page has none
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +85,25 @@ def _run_as_student(page: Path, profile: str, student_python, tmp_path: Path, se
 def test_student_notebook_runs_from_the_installed_wheel_after_the_weeks_before_it(page, student_python,
                                                                                    student_session, tmp_path):
     _run_as_student(page, "smoke", student_python, tmp_path, session=student_session)
+    (student_session / "ran").mkdir(exist_ok=True)
+    (student_session / "ran" / page.stem).touch()        # for the submissions' test below
+
+
+def test_each_week_notebook_on_smoke_hands_in_a_submission_the_class_refuses_as_smoke(student_session):
+    # Reuses the smoke runs above (no notebook runs again): each week's last cell wrote its submission.
+    from lab.record import class_record
+    from lab.record.submission import week_of
+    ran = sorted(w for p in (student_session / "ran").glob("*") if (w := week_of(p.name)))
+    if not ran:
+        pytest.skip("no week's notebook ran in this session: run this file's notebook tests first")
+    folder = student_session / "work" / "lab-output" / "submissions"
+    files = sorted(folder.glob("week*.json"))
+    assert sorted(f.name.split("-", 1)[0] for f in files) == ran
+    assert len({f.name.split("-", 1)[1] for f in files}) == 1           # one alias, kept from week to week
+    record, rows = class_record.gather(folder)
+    refused = [r for r in rows if r.file.endswith(".json")]
+    assert record["submissions"] == [] and len(refused) == len(ran)
+    assert all(r.outcome == "refused" and "never counted" in r.reason and "smoke" in r.reason for r in refused)
 
 
 # The T4 course's model on a student's machine: ModernBERT's architecture, its LoRA targets, ONNX export and int8.

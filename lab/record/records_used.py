@@ -17,6 +17,7 @@ import hashlib
 from pathlib import Path
 
 _used: dict[tuple[str, str], dict] = {}      # (name, hardware) -> entry, in the order first read
+_files: dict[tuple[str, str], Path] = {}     # (name, hardware) -> the record file, for lab.record.submission
 
 
 def note(name: str, path: Path, record: dict) -> None:
@@ -29,10 +30,31 @@ def note(name: str, path: Path, record: dict) -> None:
         entry["synthetic"] = True
     # A record read twice (week 6 shows weeks 2-5) is listed once; a re-measure within the page wins.
     _used[(entry["name"], entry["hardware"])] = entry
+    _files[(entry["name"], entry["hardware"])] = Path(path)
+
+
+def note_file(name: str, path: Path, record: dict, unpublishable: list[str]) -> None:
+    """Remember that this process showed a file that lives outside the records folder (the class record,
+    lab.record.class_record): its entry names the file relative to the site's root (`file`), for `lab check` to
+    compare, and carries why it must not be published (`unpublishable`: a smoke or synthetic submission in it)."""
+    from lab.record.paths import site_root
+    path = Path(path).resolve()
+    root = site_root(path.parent)
+    entry = {"name": name, "hardware": path.stem, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+             "file": path.relative_to(root).as_posix() if root else path.name}
+    if unpublishable:
+        entry["unpublishable"] = list(unpublishable)
+    _used[(name, path.stem)] = entry
 
 
 def used_records() -> list[dict]:
     return list(_used.values())
+
+
+def used_files() -> list[tuple[str, Path]]:
+    """(name, file) of each record this process showed, in the order first read: what a student's submission of
+    the notebook holds (lab.record.submission), read again from the file as it is now."""
+    return [(name, path) for (name, _), path in _files.items()]
 
 
 def load_text(loads: list) -> str:
@@ -72,3 +94,4 @@ def noisy_note(records: list[dict]) -> str:
 def forget() -> None:
     """Start a new list (tests; a page kernel starts with an empty one)."""
     _used.clear()
+    _files.clear()

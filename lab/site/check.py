@@ -123,18 +123,25 @@ def record_problems(root: Path, lab: dict) -> list[str]:
     for entry in lab.get("records") or []:
         name, hardware = entry.get("name"), entry.get("hardware")
         what = f"record {name} ({hardware})"
-        path = folder / str(name) / f"{hardware}.json"
+        # a file outside the records folder (the class record) is named from the site's root
+        path = root / str(entry["file"]) if entry.get("file") else folder / str(name) / f"{hardware}.json"
+        if entry.get("file"):
+            what = f"{name} record {entry['file']}"
         try:
             now = hashlib.sha256(path.read_bytes()).hexdigest()
         except OSError:
             now = None
         if now is None:
-            problems.append(f"{what} is no longer in {folder} (gone after the page was frozen); re-render it")
+            where = path.parent.relative_to(root).as_posix() if entry.get("file") else folder
+            problems.append(f"{what} is no longer in {where} (gone after the page was frozen); re-render it")
         elif now != entry.get("sha256"):
             problems.append(f"{what} changed after the page was frozen; re-render it")
         if entry.get("noisy"):
             problems.append(f"{what} was measured noisy ({noisy_text(entry)}); a noisy number is never published: "
                             "re-run `python -m lab course` on a quiet machine, which re-measures it")
+        for why in entry.get("unpublishable") or []:
+            problems.append(f"{what} holds a submission that is never published ({why}): gather the submissions "
+                            "again with `python -m lab class DIR`, which refuses it, and re-render the page")
         if entry.get("synthetic"):
             problems.append(f"{what} is synthetic (a test's fake record, not a measurement); a page that shows it is "
                             "never published: remove the record and re-render the page")

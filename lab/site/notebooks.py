@@ -37,6 +37,7 @@ from pathlib import Path
 import nbformat
 
 from lab.record.paths import WORKING_FOLDER
+from lab.record.submission import week_of
 
 from .freeze import entry_dir
 from lab.display.report import notebook_name
@@ -232,6 +233,30 @@ def intro(page, hardware: str | None) -> str:
             "not checked.")
 
 
+SUBMISSION_HEADING = "## Hand in your measurements"
+
+
+def submission_prose(week: str) -> str:
+    """The markdown before a week notebook's last cell: what the submission file holds, and what it never holds."""
+    return (f"{SUBMISSION_HEADING}\n\n"
+            f"The next cell writes one file, `{WORKING_FOLDER}/submissions/{week}-<alias>.json`: upload it to the "
+            "course's hand-in. It holds the measurement records this notebook showed (the numbers, and for each where "
+            "it came from: the profile, the CPU model and core count, the memory, the GPU's name, the library, "
+            "Python and platform versions, lab's version and commit, and the date), under an alias you choose: "
+            "lowercase letters, digits and `-`, never your name. Without one, a made-up alias is kept in "
+            f"`{WORKING_FOLDER}/submissions/alias.txt`, so a resubmission replaces the earlier file. Your home, "
+            "working, temp and Python folders and your login name are replaced by `<home>`, `<working folder>`, "
+            "`<temp>`, `<python>` and `<user>` wherever they appear. A run on the smoke profile, a rehearsal or a "
+            "synthetic record is marked in the file and never counted on the course's page of what the class "
+            "measured.")
+
+
+def submission_code(week: str) -> str:
+    return ("# Your submission of this week's measurements: one JSON file to upload (what it holds: the text above)\n"
+            "from lab.record.submission import submit\n\n"
+            f'submit("{week}", alias="")   # alias: a name you choose, e.g. "blue-heron"; "" makes one up')
+
+
 def site_url(root: Path) -> str | None:
     """The site's address, _quarto.yml's `website: site-url:` (None when it names none): where a notebook's links
     to other pages go."""
@@ -415,6 +440,8 @@ def notebook_for(page_path: Path, root: Path, install_source: str,
                 cells.append(v4.new_markdown_cell(text))
             compare.quoted(part, prose.answers)
     cells += compare.cell()
+    if week := week_of(Path(page.rel).stem):          # a week's notebook ends with its submission
+        cells += [v4.new_markdown_cell(submission_prose(week)), v4.new_code_cell(submission_code(week))]
     for index, cell in enumerate(cells):
         cell["id"] = _cell_id(f"{page.rel}:{index}")
     nb = v4.new_notebook(cells=cells, metadata={
@@ -425,9 +452,15 @@ def notebook_for(page_path: Path, root: Path, install_source: str,
     return nb
 
 
+def has_notebook(page: Path, root: Path) -> bool:
+    """Whether a page gets a student notebook: every page but one whose front matter says `lab-notebook: false`
+    (the instructor's page of what the class measured, which a student has nothing to run on)."""
+    return parse_page(Path(page), Path(root)).front_matter.get("lab-notebook", True) is not False
+
+
 def write_notebooks(pages: list[Path], root: Path, out_dir: Path, install_source: str,
                     assets: list[str] | None = None) -> list[Path]:
-    """Write `<out_dir>/<page stem>.ipynb` for each page; returns the paths written.
+    """Write `<out_dir>/<page stem>.ipynb` for each page that has one (has_notebook); returns the paths written.
 
     Names are flat (Kaggle lists notebooks by name); two pages with the same stem are an error
     rather than one silently overwriting the other."""
@@ -435,7 +468,7 @@ def write_notebooks(pages: list[Path], root: Path, out_dir: Path, install_source
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     seen: dict[str, Path] = {}
-    for page in pages:
+    for page in [p for p in pages if has_notebook(p, root)]:
         stem = Path(page).stem
         if stem in seen:
             raise ValueError(f"pages {seen[stem]} and {page} would both be written as {stem}.ipynb")

@@ -1,0 +1,481 @@
+"""The class record: a folder of submissions (lab.record.submission), read as untrusted input, made one JSON file.
+
+    record, table = gather(Path("hand-ins"))     # every file under the folder: accepted, refused, duplicates
+    path = write(record, Path("course/class"))   # course/class/class-record.json, and nothing else
+
+A submission comes from a student's machine through an LMS: any bytes at all. Each file is
+- opened without following a link, refused unless a regular file, and size-capped (CAP_BYTES) twice: by stat
+  before reading (a sparse file of terabytes is never read) and by reading at most CAP_BYTES + 1 bytes;
+- read as data only: a pickle (or any binary) is named and refused, never unpickled; the text is nested at most
+  MAX_DEPTH deep, counted before json parses it; NaN, Infinity, a number that overflows, a duplicate key are refused;
+- checked against the schema of its version (lab.record.submission.VERSION; a newer or unknown version is refused,
+  saying so), every field's type, and the quantities the class page reads (a time, a size, an accuracy) finite and
+  in range. Each refusal is one line naming the field;
+- kept as data: strings go into the class record as they are, and the page escapes each one (lab.display.class_page).
+
+One bad file never stops the others. A resubmission (same alias, week and source) keeps the later `submitted` and
+says which it dropped. The class record holds, per accepted submission, its alias, week, date, profile, the machine
+(hardware and library stack from its records' provenance) and the quantities the page shows (quantities()), not the
+records themselves; refusals and duplicates are kept with their reasons but without file names (an LMS's download
+names files after the student), which only the command's table shows.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import re
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from lab.record import paths
+from lab.record.store import write_atomic
+from lab.record.submission import ALIAS, COURSE_ALIAS, SCHEMA, SOURCES, VERSION, WEEKS
+
+CAP_BYTES = 4_000_000        # a week 6 submission (weeks 2 to 6's records) is ~0.3 MB; 4 MB leaves room, no more
+MAX_DEPTH = 24               # a record nests ~8 deep (week4/routes: result.routes[].placement.by_op.<op>.<provider>)
+MAX_RECORDS = 64
+MAX_STRING = 20_000          # characters of one string (a record's 1276-character `correct` string fits)
+CLASS_SCHEMA = "ecbs5200-class-record"
+CLASS_FILE = "class-record.json"
+RECORD_NAME = re.compile(r"[a-z0-9][a-z0-9_\-/.]*")
+
+
+class Refused(ValueError):
+    """Why a submission is refused, in one line (naming the field where one is to blame)."""
+
+
+@dataclass
+class Row:
+    """One line of the command's final table."""
+    file: str
+    outcome: str          # "accepted", "refused" or "duplicate"
+    reason: str = ""
+
+
+# ---------------------------------------------------------------- bytes -> data
+
+def read_capped(path: Path, cap: int = CAP_BYTES) -> bytes:
+    """The file's bytes, at most `cap`; Refused for a link, a device, a folder, or a file over the cap."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError as e:
+        raise Refused(f"cannot be opened ({'a link, never followed' if os.path.islink(path) else e.strerror})")
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise Refused("is not a regular file")
+        if info.st_size > cap:
+            raise Refused(f"is {info.st_size:,} bytes, over the cap of {cap:,} (never read)")
+        data = f.read(cap + 1)
+    if len(data) > cap:
+        raise Refused(f"grew past the cap of {cap:,} bytes while being read")
+    return data
+
+
+def nesting(text: str) -> int:
+    """How deep the JSON text's arrays and objects nest, brackets inside strings not counted."""
+    depth = deepest = 0
+    for bracket in re.findall(r"[\[\]{}]", re.sub(r'"(?:[^"\\]|\\.)*"', "", text)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def no_constant(name: str):
+    raise ValueError(f"{name} is not a number a measurement can have")
+
+
+def finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:20]} overflows a float")
+    return value
+
+
+def unique_keys(pairs: list) -> dict:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"duplicate key {next(k for k in keys if keys.count(k) > 1)!r}")
+    return dict(pairs)
+
+
+def parse(data: bytes) -> dict:
+    """JSON data -> a dict, or Refused saying what the bytes are instead."""
+    if data[:1] == b"\x80" or (data[:1] in (b"(", b"c") and data.rstrip().endswith(b".")):   # protocol 2+, or 0
+        raise Refused("is a pickle, not JSON (never unpickled)")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise Refused(f"is not UTF-8 text (byte {e.start}); a submission is a JSON file") from None
+    if "\x00" in text:
+        raise Refused("holds a NUL byte: binary data, not JSON")
+    if (depth := nesting(text)) > MAX_DEPTH:
+        raise Refused(f"nests {depth} deep, over the limit of {MAX_DEPTH} (never parsed)")
+    try:
+        doc = json.loads(text, parse_constant=no_constant, parse_float=finite_float, object_pairs_hook=unique_keys)
+    except ValueError as e:        # JSONDecodeError too
+        raise Refused(f"is not valid JSON ({str(e)[:120]})") from None
+    if not isinstance(doc, dict):
+        raise Refused(f"is a JSON {type(doc).__name__}, not a submission object")
+    return doc
+
+
+# ---------------------------------------------------------------- the schema
+
+def need(obj, field: str, kind, where: str = "", optional: bool = False):
+    """obj[field], checked to be of `kind` (a type or tuple); Refused naming the field otherwise."""
+    name = f"{where}{field}"
+    if not isinstance(obj, dict) or field not in obj:
+        if optional:
+            return None
+        raise Refused(f"field {name} is missing")
+    value = obj[field]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+        wanted = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
+        raise Refused(f"field {name} is {type(value).__name__}, not {wanted}")
+    return value
+
+
+def check_strings(obj, where: str = "") -> None:
+    """Every string (and key) no longer than MAX_STRING characters."""
+    if isinstance(obj, str):
+        if len(obj) > MAX_STRING:
+            raise Refused(f"field {where or 'a string'} is {len(obj):,} characters, over {MAX_STRING:,}")
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            check_strings(k, f"{where}.{k}"[:80])
+            check_strings(v, f"{where}.{k}"[:200])
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            check_strings(v, f"{where}[{i}]")
+
+
+def check_date(value: str, field: str) -> str:
+    try:
+        dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise Refused(f"field {field} is {value[:40]!r}, not an ISO date and time") from None
+    return value
+
+
+def check_version(doc: dict) -> None:
+    schema = need(doc, "schema", str)
+    if schema != SCHEMA:
+        raise Refused(f"field schema is {schema[:60]!r}, not {SCHEMA!r}: not a submission of this course")
+    version = need(doc, "version", int)
+    if version > VERSION:
+        raise Refused(f"field version is {version}, newer than this lab reads ({VERSION}): update lab, then gather "
+                      "again")
+    if version != VERSION:
+        raise Refused(f"field version is {version}, unknown (this lab reads version {VERSION})")
+
+
+def check_record(rec, at: str) -> None:
+    if not isinstance(rec, dict):
+        raise Refused(f"field {at} is {type(rec).__name__}, not an object")
+    name = need(rec, "name", str, f"{at}.")
+    if not RECORD_NAME.fullmatch(name) or ".." in name:
+        raise Refused(f"field {at}.name is {name[:60]!r}, not a record name (like 'week1/finetune')")
+    need(rec, "result", dict, f"{at}.")
+    config = need(rec, "config", dict, f"{at}.")
+    profile = need(config, "profile", dict, f"{at}.config.")
+    need(profile, "name", str, f"{at}.config.profile.")
+    wall = need(rec, "wall_s", (int, float), f"{at}.")
+    if wall < 0:
+        raise Refused(f"field {at}.wall_s is {wall}, negative: a time is never below 0")
+    prov = need(rec, "provenance", dict, f"{at}.")
+    p = f"{at}.provenance."
+    device = need(prov, "device", str, p)
+    if device not in ("cpu", "cuda"):
+        raise Refused(f"field {p}device is {device[:40]!r}, not 'cpu' or 'cuda'")
+    for field in ("cpu", "platform", "python", "date"):
+        need(prov, field, str, p)
+    check_date(prov["date"], f"{p}date")
+    count = need(prov, "cpu_count", (int, type(None)), p)
+    if count is not None and count < 1:
+        raise Refused(f"field {p}cpu_count is {count}: a machine has at least one core")
+    need(prov, "lab", (str, type(None)), p, optional=True)
+    gpu = need(prov, "gpu", (dict, type(None)), p)
+    if gpu is not None:
+        need(gpu, "name", str, f"{p}gpu.")
+    libraries = need(prov, "libraries", dict, p)
+    for lib, version in libraries.items():
+        if version is not None and not isinstance(version, str):
+            raise Refused(f"field {p}libraries.{lib[:40]} is {type(version).__name__}, not a version string")
+    need(rec, "noisy", (dict, type(None)), f"{at}.", optional=True)
+    need(rec, "synthetic", bool, f"{at}.", optional=True)
+
+
+def validate(doc: dict) -> dict:
+    """The document, checked (Refused naming the first wrong field); returns it unchanged."""
+    check_version(doc)
+    week = need(doc, "week", str)
+    if week not in WEEKS:
+        raise Refused(f"field week is {week[:40]!r}, not one of {', '.join(WEEKS)}")
+    source = need(doc, "source", str)
+    if source not in SOURCES:
+        raise Refused(f"field source is {source[:40]!r}, not one of {', '.join(SOURCES)}")
+    alias = need(doc, "alias", str)
+    if source == "course" and alias != COURSE_ALIAS or source == "student" and (
+            not ALIAS.fullmatch(alias) or alias == COURSE_ALIAS):
+        raise Refused(f"field alias is {alias[:60]!r}: lowercase letters, digits and '-', at most 32 "
+                      f"({COURSE_ALIAS!r} is the course's own)")
+    check_date(need(doc, "submitted", str), "submitted")
+    for field in ("profiles", "marks", "noisy"):
+        for i, item in enumerate(need(doc, field, list)):
+            if not isinstance(item, str):
+                raise Refused(f"field {field}[{i}] is {type(item).__name__}, not a string")
+    records = need(doc, "records", list)
+    if not 1 <= len(records) <= MAX_RECORDS:
+        raise Refused(f"field records holds {len(records)} records, not 1 to {MAX_RECORDS}")
+    for i, rec in enumerate(records):
+        check_record(rec, f"records[{i}]")
+    check_strings(doc)
+    return doc
+
+
+def counted(doc: dict) -> None:
+    """Refused when the submission is marked, or its records are: smoke, a rehearsal, synthetic."""
+    if doc["marks"]:
+        raise Refused(f"is marked, never counted: {'; '.join(doc['marks'])[:200]}")
+    for i, rec in enumerate(doc["records"]):
+        profile = rec["config"]["profile"]["name"]
+        if profile in paths.UNPUBLISHABLE:
+            raise Refused(f"field records[{i}].config.profile.name is {profile!r}: a tiny or random-init model, "
+                          "never counted")
+        if rec.get("synthetic"):
+            raise Refused(f"field records[{i}].synthetic is true: a test's fake record, never counted")
+
+
+# ---------------------------------------------------------------- the quantities the class page reads
+
+def number(value, field: str, low: float = 0.0, high: float = math.inf):
+    """A quantity the page shows, checked in range; None stays None (the route was not measured there)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise Refused(f"field {field} is {type(value).__name__}, not a number")
+    if not low <= value <= high:
+        raise Refused(f"field {field} is {value}, outside {low:g} to {high:g}")
+    return value
+
+
+def flag(value, field: str):
+    if value is not None and not isinstance(value, bool):
+        raise Refused(f"field {field} is {type(value).__name__}, not true or false")
+    return value
+
+
+def dig(obj, *keys):
+    for key in keys:
+        obj = obj.get(key) if isinstance(obj, dict) else None
+    return obj
+
+
+HALF_ROUTES = ("pytorch-fp16", "pytorch-bf16")     # the half-precision route: fp16 on a GPU, bf16 on a CPU
+
+
+def route_quantities(routes, at: str) -> dict:
+    """week4/routes: fp32's accuracy, int8's size ratio and accuracy against fp32, the half-precision route's."""
+    by_name = {}
+    for i, route in enumerate(routes if isinstance(routes, list) else []):
+        if isinstance(route, dict) and isinstance(route.get("route"), str) and route.get("status") == "ok":
+            by_name[route["route"]] = (i, route)
+    out = {}
+    for key, name in (("fp32", "pytorch-fp32"), ("int8", "onnx-int8-qint8"), ("torch_int8", "pytorch-int8")):
+        if name in by_name:
+            i, route = by_name[name]
+            out[f"{key}_accuracy"] = number(route.get("accuracy"), f"{at}[{i}].accuracy", 0, 1)
+            out[f"{key}_size_ratio"] = number(route.get("size_ratio"), f"{at}[{i}].size_ratio", 1e-9)
+            out[f"{key}_size_mb"] = number(route.get("size_mb"), f"{at}[{i}].size_mb")
+    half = next((n for n in HALF_ROUTES if n in by_name), None)
+    if half:
+        i, route = by_name[half]
+        out.update(half_route=half, half_accuracy=number(route.get("accuracy"), f"{at}[{i}].accuracy", 0, 1),
+                   half_size_ratio=number(route.get("size_ratio"), f"{at}[{i}].size_ratio", 1e-9))
+    return out
+
+
+LATENCY_ROUTES = ("pytorch-fp32", "onnx-int8-qint8", *HALF_ROUTES)
+
+
+def latency_quantities(rows, at: str) -> dict:
+    """latency/variants: the full model's median milliseconds per route and batch size, {route: {"1": ms}}."""
+    out: dict = {}
+    for i, row in enumerate(rows if isinstance(rows, list) else []):
+        if isinstance(row, dict) and row.get("model") == "full" and row.get("route") in LATENCY_ROUTES:
+            batch = row.get("batch")
+            if isinstance(batch, int) and not isinstance(batch, bool):
+                ms = number(row.get("median_ms"), f"{at}[{i}].median_ms", 1e-9)
+                out.setdefault(row["route"], {})[str(batch)] = ms
+    return out
+
+
+def quantities(doc: dict) -> dict:
+    """What the class page shows of a submission, by record: each record's wall time, and the five checks'
+    quantities where the week measures them. Refused when one is out of range (a NaN never gets here)."""
+    q: dict = {"wall_s": {}}
+    for i, rec in enumerate(doc["records"]):
+        name, res, at = rec["name"], rec["result"], f"records[{i}].result"
+        if name == "latency/variants" and doc["week"] == "week4":     # week 4's speeds live in the shared record
+            q["latency_ms"] = latency_quantities(res.get("rows"), f"{at}.rows")
+            continue
+        if not name.startswith(f"{doc['week']}/"):      # an earlier week's record the notebook also showed
+            continue
+        q["wall_s"][name] = rec["wall_s"]
+        if name == "week1/finetune":
+            proj = res.get("projection") if isinstance(res.get("projection"), dict) else {}
+            q["projected_total_s"] = number(proj.get("projected_total_s"), f"{at}.projection.projected_total_s")
+            q["budget_s"] = number(proj.get("budget_s"), f"{at}.projection.budget_s", 1)
+            q["fits"] = flag(proj.get("fits"), f"{at}.projection.fits")
+            gpu = proj.get("gpu")
+            q["projected_on"] = gpu if isinstance(gpu, str) else (dig(gpu, "name") if isinstance(dig(gpu, "name"), str)
+                                                                  else None)
+            q["test_accuracy"] = number(dig(res, "test", "accuracy"), f"{at}.test.accuracy", 0, 1)
+        elif name == "week1/checks":
+            rows = [r for r in res.get("rows") or [] if isinstance(r, dict)]
+            passes = [flag(r.get("pass"), f"{at}.rows[{j}].pass") for j, r in enumerate(rows)]
+            reload = [p for r, p in zip(rows, passes) if "reload" in str(r.get("check", ""))]
+            q["checks_passed"], q["checks_total"] = sum(p is True for p in passes), len(passes)
+            q["bit_identical_reload"] = reload[0] if reload else None
+        elif name == "week2/lora":
+            q["lora_reload"] = flag(dig(res, "reload", "pass"), f"{at}.reload.pass")
+            q["lora_accuracy"] = number(dig(res, "test", "accuracy"), f"{at}.test.accuracy", 0, 1)
+        elif name == "week4/routes":
+            q.update(route_quantities(res.get("routes"), f"{at}.routes"))
+        elif name == "week4/placement":
+            q["whole_session_fallback"] = flag(res.get("whole_session_fallback"), f"{at}.whole_session_fallback")
+            q["per_node_fallback"] = flag(res.get("per_node_fallback"), f"{at}.per_node_fallback")
+            asked = res.get("requested_device")
+            q["fallback_asked"] = asked if isinstance(asked, str) else None
+    return q
+
+
+def machine(doc: dict) -> dict:
+    """The hardware and library stack of a submission: its records' latest provenance (one session, one machine)."""
+    prov = max((r["provenance"] for r in doc["records"]), key=lambda p: p["date"])
+    return {"device": prov["device"], "cpu": prov["cpu"], "cpu_count": prov.get("cpu_count"),
+            "gpu": dig(prov, "gpu", "name"), "memory_gb": number(prov.get("memory_gb"), "provenance.memory_gb")
+            if isinstance(prov.get("memory_gb"), (int, float)) else None,
+            "platform": prov["platform"], "python": prov["python"], "lab": prov.get("lab"),
+            "libraries": {k: v for k, v in sorted(prov["libraries"].items())}}
+
+
+def summary(doc: dict) -> dict:
+    """What the class record keeps of an accepted submission."""
+    return {"alias": doc["alias"], "week": doc["week"], "source": doc["source"], "submitted": doc["submitted"],
+            "profiles": doc["profiles"], "noisy": doc["noisy"], "records": [r["name"] for r in doc["records"]],
+            "machine": machine(doc), "quantities": quantities(doc)}
+
+
+def read_submission(path: Path) -> dict:
+    """The summary of one submission file; Refused (one line) when it cannot be counted."""
+    doc = validate(parse(read_capped(path)))
+    counted(doc)
+    return summary(doc)
+
+
+# ---------------------------------------------------------------- a folder -> the class record
+
+def shown_name(path: Path, folder: Path) -> str:
+    """A file's name for the terminal table: relative to the folder, odd characters as Python's ascii() writes them."""
+    rel = path.relative_to(folder).as_posix()
+    return rel if re.fullmatch(r"[\w .,+=@()/-]{1,200}", rel) else ascii(rel)
+
+
+def submission_files(folder: Path) -> list[Path]:
+    """Every entry under the folder but hidden ones and folders, links included (refused when read)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{folder} is not a folder of submissions; pass the folder the hand-ins were downloaded to")
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder):       # os.walk follows no linked folder
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        found += [Path(dirpath) / f for f in sorted(filenames) if not f.startswith(".")]
+    return found
+
+
+def gather(folder: Path) -> tuple[dict, list[Row]]:
+    """(the class record, the table's rows) of every file under `folder`. One bad file never stops the others."""
+    folder = Path(folder)
+    rows, accepted = [], {}                # (alias, week, source) -> (summary, its row)
+    refused, duplicates = [], []
+    for path in submission_files(folder):
+        shown = shown_name(path, folder)
+        try:
+            if path.suffix.lower() != ".json":
+                raise Refused(f"is not a .json file ({path.suffix[:12] or 'no suffix'})")
+            item = read_submission(path)
+        except Refused as e:
+            rows.append(Row(shown, "refused", f"{shown} {e}"))
+            refused.append({"reason": str(e)})
+            continue
+        except (OSError, RecursionError, MemoryError) as e:      # the machine's trouble, not the file's
+            rows.append(Row(shown, "refused", f"{shown} could not be read ({type(e).__name__})"))
+            refused.append({"reason": f"could not be read ({type(e).__name__})"})
+            continue
+        key = (item["alias"], item["week"], item["source"])
+        row = Row(shown, "accepted")
+        rows.append(row)
+        if key in accepted:
+            older, newer = sorted([accepted[key], (item, row)], key=lambda p: (p[0]["submitted"], p[1].file))
+            older[1].outcome = "duplicate"
+            older[1].reason = (f"{older[1].file} is {item['alias']}'s {item['week']} again: kept the later one, "
+                               f"{newer[1].file} ({newer[0]['submitted']}), dropped this one ({older[0]['submitted']})")
+            duplicates.append({"alias": item["alias"], "week": item["week"], "kept": newer[0]["submitted"],
+                               "dropped": older[0]["submitted"]})
+            accepted[key] = newer
+        else:
+            accepted[key] = (item, row)
+    subs = sorted((s for s, _ in accepted.values()), key=lambda s: (s["week"], s["source"] != "course", s["alias"]))
+    record = {"schema": CLASS_SCHEMA, "version": 1, "submissions": subs, "refused": refused, "duplicates": duplicates}
+    return record, rows
+
+
+def write(record: dict, out: Path) -> Path:
+    """The class record as `out`/class-record.json (atomically); nothing else is written, nowhere else."""
+    path = Path(out) / CLASS_FILE
+    write_atomic(path, json.dumps(record, indent=1, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n")
+    return path
+
+
+def table(rows: list[Row]) -> str:
+    """The command's last lines: each file that was refused or dropped, one line each, then the counts."""
+    lines = [f"  refused: {r.reason}" for r in rows if r.outcome == "refused"]
+    lines += [f"  duplicate: {r.reason}" for r in rows if r.outcome == "duplicate"]
+    counts = {k: sum(r.outcome == k for r in rows) for k in ("accepted", "refused", "duplicate")}
+    lines.append(f"{counts['accepted']} accepted, {counts['refused']} refused, {counts['duplicate']} duplicate(s) "
+                 f"dropped, of {len(rows)} file(s)")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- reading it back, for the page and the check
+
+def unpublishable(record: dict) -> list[str]:
+    """Why a class record must not be published: a submission in it on an unpublishable profile or marked."""
+    why = []
+    for s in record.get("submissions") or []:
+        bad = sorted(set(s.get("profiles") or []) & paths.UNPUBLISHABLE)
+        if bad:
+            why.append(f"{s.get('alias')}'s {s.get('week')} was run on the {', '.join(bad)} profile")
+        if s.get("marks") or s.get("synthetic"):
+            why.append(f"{s.get('alias')}'s {s.get('week')} is marked synthetic (a test's fake, not a measurement)")
+    return why
+
+
+def load(path: Path) -> dict | None:
+    """The class record at `path` (None when there is none), noted for the page's freeze (records_used.note_file)."""
+    from lab.record import records_used
+    path = Path(path)
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(record, dict) or record.get("schema") != CLASS_SCHEMA:
+        raise ValueError(f"{path.name} is not a class record (schema {CLASS_SCHEMA!r}); build it with "
+                         "`python -m lab class DIR`")
+    records_used.note_file("class", path, record, unpublishable(record))
+    return record
