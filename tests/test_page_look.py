@@ -196,3 +196,51 @@ def test_site_stylesheet_shrinks_figures_wraps_inline_code_and_holds_the_column(
     assert "max-width: 100%" in rules[".cell-output-display img"] and "height: auto" in rules[".cell-output-display img"]
     assert "overflow-wrap: anywhere" in rules["p code:not(.sourceCode)"]
     assert "min-width: 0" in rules["main.content"]
+
+
+def css_rules(css: str) -> dict[tuple[str, str], str]:
+    """(media query or "", selector) -> declarations, for a flat stylesheet with @media blocks one level deep."""
+    css = re.sub(r"/\*.*?\*/", "", css, flags=re.S)
+    rules = {}
+    for media, inner in re.findall(r"@media([^{]*)\{((?:[^{}]*\{[^}]*\})*)\s*\}", css):
+        for sels, body in re.findall(r"([^{}]+)\{([^}]*)\}", inner):
+            rules.update({(media.strip(), s.strip()): body for s in sels.split(",")})
+    flat = re.sub(r"@media[^{]*\{(?:[^{}]*\{[^}]*\})*\s*\}", "", css)
+    for sels, body in re.findall(r"([^{}]+)\{([^}]*)\}", flat):
+        rules.update({("", s.strip()): body for s in sels.split(",")})
+    return rules
+
+
+PHONE = "(max-width: 575.98px)"
+
+
+def phone_faults(css: str) -> list[str]:
+    """What issue #29 saw at 390 px that the stylesheet does not prevent: code cut at the edge, table cells broken
+    inside a token, a scrolling table with no sign of it, sidebar entries cut off."""
+    rules = css_rules(css)
+    get = lambda sel, media="": rules.get((media, sel), "")     # noqa: E731
+    faults = []
+    if "pre-wrap" not in get("#quarto-document-content pre > code"):
+        faults.append("code blocks do not wrap")
+    if "text-indent: -" not in get("#quarto-document-content pre > code.sourceCode > span"):
+        faults.append("a wrapped code line has no hanging indent")
+    if "nowrap" not in get(".cell-output-display td:not(:last-child)", PHONE):
+        faults.append("table cells break inside tokens on a phone")
+    if "local" not in get(".cell-output-display:has(table)"):
+        faults.append("a scrolling table shows no shadow")
+    if "white-space: normal" not in get(".sidebar-item-text"):
+        faults.append("sidebar entries do not wrap")
+    return faults
+
+
+def test_site_stylesheet_wraps_code_keeps_table_tokens_whole_and_marks_scrolling_tables():
+    assert phone_faults((ROOT / "styles.css").read_text()) == []
+    assert yaml.safe_load((ROOT / "_quarto.yml").read_text())["format"]["html"]["code-overflow"] == "wrap"
+
+
+def test_the_old_stylesheet_is_caught_cutting_code_and_tables_on_a_phone():
+    old = """.cell-output-display:has(table) { overflow-x: auto; }
+             td code:not(.sourceCode) { overflow-wrap: anywhere; white-space: normal; }"""
+    assert phone_faults(old) == ["code blocks do not wrap", "a wrapped code line has no hanging indent",
+                                 "table cells break inside tokens on a phone", "a scrolling table shows no shadow",
+                                 "sidebar entries do not wrap"]
