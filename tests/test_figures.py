@@ -195,3 +195,34 @@ def test_a_legend_placed_too_close_under_a_short_axes_is_caught_on_its_label():
     fig.canvas.draw()
     assert legend_on_axis_label(fig) == ["optimizer step"]
     plt.close(fig)
+
+
+def smallest_text_px_on_a_phone(fig) -> float:
+    """The smallest text of `fig` in CSS px as a phone shows it: the figure is shown at its tight width (96 px an
+    inch), shrunk to the phone's column when wider (report.PHONE_COLUMN_PX)."""
+    from matplotlib.text import Text
+    fig.canvas.draw()
+    shown_px = width_in(fig) * 96
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    return min(sizes) * 96 / 72 * min(1.0, report.PHONE_COLUMN_PX / shown_px)
+
+
+# The two figures drawn for a phone (week 4's latency chart, week 6's Pareto chart, whose 4-6 px legends issue #29
+# saw at 390 px). The others are still drawn 7 in wide with 8 pt legends (~5.7 px on a phone).
+PHONE_READABLE = ["week 4 latency", "week 4 latency, CPU and GPU", "week 6 pareto"]
+
+
+@pytest.mark.parametrize("name", PHONE_READABLE)
+def test_week4_and_week6_figures_keep_9_px_text_on_a_390_px_phone(name):
+    fig = page_figures()[name]()
+    assert smallest_text_px_on_a_phone(fig) >= 9, f"{smallest_text_px_on_a_phone(fig):.1f} px"
+    plt.close(fig)
+
+
+def test_a_full_width_figure_with_an_8_pt_legend_is_caught_unreadable_on_a_phone():
+    fig, ax = plt.subplots(figsize=(report.FIG_WIDTH_IN, 4))
+    ax.plot([1, 2], [1, 2], label="a")
+    report.legend_below(ax)                   # the old default: 8 pt, in a 7 in figure
+    fig.tight_layout()
+    assert smallest_text_px_on_a_phone(fig) < 6
+    plt.close(fig)

@@ -176,8 +176,15 @@ def notebook_links(page: str):
 # wider than the column: clipped, with a sideways scroll. Every plot is drawn within it.
 FIG_WIDTH_IN = 7.0
 
+# On a phone the column is ~339 CSS px (390 less cosmo's 1.5em gutters), and a figure shrinks to it: a 7 in figure
+# to half, its 8 pt legend to ~5.6 px. A figure meant to be read there is drawn narrower (PHONE_FIG_WIDTH_IN, shown
+# at ~500 px on a desktop) with text of at least PHONE_FONT_PT, which comes out at 9 px or more at 390 px.
+PHONE_COLUMN_PX = 339
+PHONE_FIG_WIDTH_IN = 5.2
+PHONE_FONT_PT = 10
 
-def legend_below(ax, handles=None, labels=None, ncols: int = 4, y: float = -0.18, **kw):
+
+def legend_below(ax, handles=None, labels=None, ncols: int = 4, y: float = -0.18, fontsize: float = 8, **kw):
     """The legend under the axes, in `ncols` columns: inside the axes a legend covers whatever the data puts
     there (curves on a GPU record need not fall where the CPU one's did), and beside them it widens the figure
     past the column. `y` is where its top goes, in axes fractions: a shorter axes needs a larger one."""
@@ -185,7 +192,7 @@ def legend_below(ax, handles=None, labels=None, ncols: int = 4, y: float = -0.18
         handles, labels = ax.get_legend_handles_labels()
     # below the x label: axes fraction -0.18 clears tick labels and the label at the site's font sizes
     return ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, y), ncols=ncols,
-                     frameon=False, fontsize=8, **kw)
+                     frameon=False, fontsize=fontsize, **kw)
 
 
 def step_125(v: float, up: bool) -> float:
@@ -207,6 +214,24 @@ def ms_log_x(ax, lo: float, hi: float):
     ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_formatter(ticker.NullFormatter())
     return ax
+
+
+def text_readable_on_a_phone(fig, size: float = PHONE_FONT_PT):
+    """Every text of `fig` (ticks, labels, legend) at least `size` points, and each axes' title wrapped to the
+    narrower width (a machine's name ran past it): see PHONE_FIG_WIDTH_IN."""
+    import textwrap
+    from matplotlib.text import Text
+    for t in fig.findobj(Text):
+        if t.get_fontsize() < size:
+            t.set_fontsize(size)
+    for ax in fig.axes:
+        title = ax.get_title(loc="left")
+        if title:
+            # as few lines as at 48 characters, of even length: no one-word last line ("batch" / "1")
+            lines = len(textwrap.wrap(title, 48))
+            width = next(w for w in range(-(-len(title) // lines), 49) if len(textwrap.wrap(title, w)) <= lines)
+            ax.set_title(textwrap.fill(title, width), loc="left", fontsize=11)
+    return fig
 
 
 def style(ax, title: str = "", xlabel: str = "", ylabel: str = ""):

@@ -148,7 +148,7 @@ def latency_plot(records: list[dict]):
     import matplotlib.pyplot as plt
     routes_per = [sum(r["status"] == "ok" for r in rec["result"]["routes"]) for rec in records]
     fig, axes = plt.subplots(len(records), 1, squeeze=False,
-                             figsize=(report.FIG_WIDTH_IN - 0.5, sum(1.2 + 0.42 * n for n in routes_per)),
+                             figsize=(report.PHONE_FIG_WIDTH_IN, sum(1.3 + 0.42 * n for n in routes_per)),
                              height_ratios=routes_per)
     for ax, rec in zip(axes[:, 0], records):
         res = rec["result"]
@@ -168,7 +168,8 @@ def latency_plot(records: list[dict]):
         report.style(ax, title=f"{env.device_label(rec['provenance'])}, {res['model']}",
                      xlabel="latency (ms, median and p10-p90, log scale)")
         ax.grid(axis="x", which="major", alpha=0.3)
-        report.legend_below(ax, ncols=len(batches))
+        report.legend_below(ax, ncols=len(batches), y=-0.22, fontsize=report.PHONE_FONT_PT)
+    report.text_readable_on_a_phone(fig)
     fig.tight_layout()
     return fig
 

@@ -68,7 +68,7 @@ def plot(rows: list[dict], batch: int, title: str, n_test: int | None = None):
     bars: the p10-p90 latency range across, and the 95% Wilson interval of the accuracy up and down, on the row's
     own per-snippet results where it has them, else on `n_test` snippets (none drawn without either)."""
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(report.FIG_WIDTH_IN, 4.6))
+    fig, ax = plt.subplots(figsize=(report.PHONE_FIG_WIDTH_IN, 6.4))
     front = set(capstone.pareto(rows, batch))
     biggest = max(r["size_mb"] for r in rows)
     for i, r in enumerate(rows):
@@ -89,10 +89,14 @@ def plot(rows: list[dict], batch: int, title: str, n_test: int | None = None):
     report.style(ax, title, f"latency at batch {batch} (ms, median, log scale)", "test accuracy")
     # under the axes, not over them (the small fast variants sit low, where a legend would go) nor beside them
     # (seven long labels there made the figure wider than the page's column)
-    legend = report.legend_below(ax, ncols=2, title="marker area: size on disk; bars: latency p10–p90, accuracy "
-                                 "95% interval", title_fontsize=8)
+    # one column: at a phone's font size two columns of "distilled student, ONNX Runtime int8 (16 MB)" are wider
+    # than the figure
+    legend = report.legend_below(ax, ncols=1, y=-0.22, fontsize=report.PHONE_FONT_PT,
+                                 title="marker area: size on disk\nbars: latency p10–p90, accuracy 95% interval",
+                                 title_fontsize=report.PHONE_FONT_PT)
     for handle in legend.legend_handles[:len(rows)]:
         handle.set_sizes([40])               # one size in the legend: the plot's markers carry the sizes
+    report.text_readable_on_a_phone(fig)
     fig.tight_layout()
     return fig
 
