@@ -1,6 +1,9 @@
 """Every plot on the site fits the page's column, keeps its legend off the data and its labels apart, and
 draws latencies as points on a log axis, not bars. Drawn from small made-up inputs of the shapes the pages pass:
 the checks are about layout, which the numbers only move around."""
+import re
+from pathlib import Path
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -16,6 +19,10 @@ from lab.display import week3 as show3
 from lab.display import week4 as show4
 from lab.display import week5 as show5
 from lab.display import week6 as show6
+from lab.site.check import site_pages
+from lab.site.qmd import Page, parse_page
+
+ROOT = Path(__file__).resolve().parents[1]
 
 PROV = {"device": "cpu", "cpu": "Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz", "cpu_count": 2}
 ROUTES = ["pytorch-fp32", "pytorch-int8", "onnx-fp32", "onnx-int8-qint8", "onnx-int8-quint8", "torch-compile"]
@@ -53,28 +60,33 @@ def variants():
 
 
 def page_figures():
-    """name -> a function drawing the figure a page shows, as the page calls it."""
+    """name -> (the function a page calls to draw a figure, the arguments it is drawn from here)."""
     both = [predictions("full fine-tune", 0), predictions("LoRA", 1)]
     distill = {"rows": [{"model": m, "loss": history(seed=i)["loss"]} for i, m in
                         enumerate(["student, labels only", "student, distilled (T=2, α=0.5)",
                                    "student, distilled (T=4, α=0.5)"])]}
     return {
-        "week 1 learning curve": lambda: show1.learning_curve(history()),
-        "week 2 learning curve": lambda: show1.learning_curve(history(seed=3), "LoRA: training loss and "
-                                                                                      "validation accuracy"),
-        "week 3 confusion": lambda: show3.confusion_plot(both),
-        "week 3 reliability": lambda: show3.reliability_plot(both),
-        "week 4 latency": lambda: show4.latency_plot([latency_record()]),
-        "week 4 latency, CPU and GPU": lambda: show4.latency_plot([latency_record(), latency_record(factor=3)]),
-        "week 5 loss": lambda: show5.loss_plot(distill),
-        "week 6 pareto": lambda: show6.plot(variants(), 1, "Every variant on CPU: Intel(R) Xeon(R) Processor "
-                                                              "(2 cores), batch 1", n_test=1276),
+        "week 1 learning curve": (show1.learning_curve, (history(),)),
+        "week 2 learning curve": (show1.learning_curve, (history(seed=3), "LoRA: training loss and validation "
+                                                                          "accuracy")),
+        "week 3 confusion": (show3.confusion_plot, (both,)),
+        "week 3 reliability": (show3.reliability_plot, (both,)),
+        "week 4 latency": (show4.latency_plot, ([latency_record()],)),
+        "week 4 latency, CPU and GPU": (show4.latency_plot, ([latency_record(), latency_record(factor=3)],)),
+        "week 5 loss": (show5.loss_plot, (distill,)),
+        "week 6 pareto": (show6.plot, (variants(), 1, "Every variant on CPU: Intel(R) Xeon(R) Processor "
+                                                      "(2 cores), batch 1", 1276)),
     }
+
+
+def draw(name: str):
+    function, args = page_figures()[name]
+    return function(*args)
 
 
 @pytest.fixture(params=list(page_figures()))
 def figure(request):
-    fig = page_figures()[request.param]()
+    fig = draw(request.param)
     fig.canvas.draw()
     yield fig
     plt.close(fig)
@@ -207,16 +219,46 @@ def smallest_text_px_on_a_phone(fig) -> float:
     return min(sizes) * 96 / 72 * min(1.0, report.PHONE_COLUMN_PX / shown_px)
 
 
-# The two figures drawn for a phone (week 4's latency chart, week 6's Pareto chart, whose 4-6 px legends issue #29
-# saw at 390 px). The others are still drawn 7 in wide with 8 pt legends (~5.7 px on a phone).
-PHONE_READABLE = ["week 4 latency", "week 4 latency, CPU and GPU", "week 6 pareto"]
+def test_every_page_figure_keeps_9_px_text_on_a_390_px_phone(figure):
+    assert smallest_text_px_on_a_phone(figure) >= 9, f"{smallest_text_px_on_a_phone(figure):.1f} px"
 
 
-@pytest.mark.parametrize("name", PHONE_READABLE)
-def test_week4_and_week6_figures_keep_9_px_text_on_a_390_px_phone(name):
-    fig = page_figures()[name]()
-    assert smallest_text_px_on_a_phone(fig) >= 9, f"{smallest_text_px_on_a_phone(fig):.1f} px"
-    plt.close(fig)
+def figure_functions(page: Page) -> list[str]:
+    """'module.function' of lab.display that each figure cell of `page` (a `fig-` label) calls, its alias (`show1`
+    in `from lab.display import week1 as show1`) resolved through the page's imports."""
+    aliases = {}
+    for cell in page.code_cells:
+        for line in cell.code_lines:
+            if m := re.match(r"\s*from lab\.display import (.+)", line):
+                for name in m.group(1).split(","):
+                    module, _, alias = name.strip().partition(" as ")
+                    aliases[alias or module] = module
+    calls = []
+    for cell in page.code_cells:
+        if (cell.label or "").startswith("fig-"):
+            calls += [f"{aliases.get(alias, alias)}.{fn}" for line in cell.code_lines
+                      for alias, fn in re.findall(r"\b(\w+)\.(\w+)\(", line)]
+    return calls
+
+
+def drawn_here() -> set[str]:
+    return {f"{f.__module__.rsplit('.', 1)[1]}.{f.__name__}" for f, *_ in page_figures().values()}
+
+
+@pytest.mark.parametrize("rel", site_pages(ROOT))
+def test_every_figure_a_page_draws_is_drawn_by_these_tests(rel):
+    missing = set(figure_functions(parse_page(ROOT / rel, ROOT))) - drawn_here()
+    assert not missing, f"{rel} draws {sorted(missing)}: add it to page_figures() so its layout is checked"
+
+
+def test_a_page_figure_missing_from_these_tests_is_caught(tmp_path):
+    page = tmp_path / "page.qmd"
+    page.write_text("```{python}\nfrom lab.display import week1 as show1, week9 as show9\n```\n\n"
+                    "```{python}\n#| label: fig-new\nshow9.new_plot(r);\n```\n\n"
+                    "```{python}\n#| label: fig-old\nshow1.learning_curve(h);\n```\n")
+    calls = figure_functions(parse_page(page, tmp_path))
+    assert calls == ["week9.new_plot", "week1.learning_curve"]
+    assert set(calls) - drawn_here() == {"week9.new_plot"}
 
 
 def test_a_full_width_figure_with_an_8_pt_legend_is_caught_unreadable_on_a_phone():

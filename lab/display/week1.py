@@ -19,7 +19,7 @@ def learning_curve(history: dict, title: str = "Training loss and validation acc
     loss = np.array(history["loss"])
     window = max(1, len(loss) // 20)
     smooth = np.convolve(loss, np.ones(window) / window, mode="valid")
-    fig, (ax, acc) = plt.subplots(2, 1, figsize=(7, 4.4), sharex=True, height_ratios=(3, 2))
+    fig, (ax, acc) = plt.subplots(2, 1, figsize=(report.PHONE_FIG_WIDTH_IN, 5.0), sharex=True, height_ratios=(3, 2))
     ax.plot(np.arange(1, len(loss) + 1), loss, color="0.8", lw=0.8, label="loss per step")
     ax.plot(np.arange(window, len(loss) + 1), smooth, color="C0", lw=2, label=f"loss, mean of {window} steps")
     report.style(ax, title, "", "cross-entropy loss")
@@ -33,7 +33,10 @@ def learning_curve(history: dict, title: str = "Training loss and validation acc
     report.style(acc, "", "optimizer step", "validation accuracy")
     acc.set_ylim(0.4, 1.0)
     handles = ax.get_legend_handles_labels()[0] + acc.get_legend_handles_labels()[0]
-    report.legend_below(acc, handles, [h.get_label() for h in handles], y=-0.4)
+    # two columns: four labels in a row at a phone's font size are wider than the figure
+    report.legend_below(acc, handles, [h.get_label() for h in handles], ncols=2, y=-0.42,
+                        fontsize=report.PHONE_FONT_PT)
+    report.text_readable_on_a_phone(fig)
     fig.tight_layout()
     return fig
 

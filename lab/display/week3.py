@@ -22,11 +22,14 @@ def confusion_plot(models: list[errors.Predictions]):
     """One confusion matrix per model, counts in the cells (rows: the true class, columns: the predicted one)."""
     import matplotlib.pyplot as plt
     from sklearn.metrics import ConfusionMatrixDisplay
-    fig, axes = plt.subplots(1, len(models), figsize=(3.4 * len(models), 3.2), squeeze=False)
+    # side by side within the phone-readable width (2.6 in a matrix for two models), not 3.4 in each: shrunk to a
+    # phone's column, 6.8 in of matrices left their labels at ~6 px
+    fig, axes = plt.subplots(1, len(models), figsize=(report.PHONE_FIG_WIDTH_IN, 3.0), squeeze=False)
     for ax, m in zip(axes[0], models):
         ConfusionMatrixDisplay.from_predictions(m.labels, m.preds, labels=[0, 1], display_labels=errors.LABELS, ax=ax,
                                                 colorbar=False, cmap="Blues", values_format="d")
-        ax.set_title(m.name, fontsize=10)
+        ax.set_title(m.name, fontsize=report.PHONE_FONT_PT)
+    report.text_readable_on_a_phone(fig)
     fig.tight_layout()
     return fig
 
@@ -35,7 +38,7 @@ def reliability_plot(models: list[errors.Predictions], n_bins: int = 10):
     """Accuracy against confidence per bin, one line per model (the diagonal is perfect calibration); under it,
     how many snippets each bin holds, as bars: a bin of 75 snippets moves its point more than one of 800."""
     import matplotlib.pyplot as plt
-    fig, (ax, count) = plt.subplots(2, 1, figsize=(5.2, 5.6), sharex=True, height_ratios=(3, 1))
+    fig, (ax, count) = plt.subplots(2, 1, figsize=(report.PHONE_FIG_WIDTH_IN, 5.6), sharex=True, height_ratios=(3, 1))
     ax.plot([0.5, 1], [0.5, 1], ":", color="0.5", label="perfectly calibrated")
     width = 0.8 / (n_bins * len(models))           # the bars of one bin side by side, within the bin's width
     for i, m in enumerate(models):
@@ -50,7 +53,8 @@ def reliability_plot(models: list[errors.Predictions], n_bins: int = 10):
     ax.set_xlim(0.48, 1.02)
     # upper left: a point there would be a bin of snippets at 0.5-0.6 confidence that are nearly all right, a model
     # far less sure than it should be; fine-tuned classifiers err the other way (Guo et al. 2017)
-    ax.legend(fontsize=8, frameon=False, loc="upper left")
+    ax.legend(fontsize=report.PHONE_FONT_PT, frameon=False, loc="upper left")
+    report.text_readable_on_a_phone(fig)
     fig.tight_layout()
     return fig
 

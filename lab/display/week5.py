@@ -55,7 +55,7 @@ def loss_plot(result: dict, window: int = 10):
     (relative_loss says why not the raw levels)."""
     import matplotlib.pyplot as plt
     from lab.display import report
-    fig, ax = plt.subplots(figsize=(7, 3.4))
+    fig, ax = plt.subplots(figsize=(report.PHONE_FIG_WIDTH_IN, 3.8))
     for i, r in enumerate(row for row in result["rows"] if "loss" in row):
         steps, rel = relative_loss(r["loss"], window)
         ax.plot(steps, rel, color=f"C{i}", label=r["model"])
@@ -63,6 +63,9 @@ def loss_plot(result: dict, window: int = 10):
     report.style(ax, "Student training loss, relative to where each started", "optimizer step",
                  f"loss / mean of first {window} steps")
     # further down than the default: this axes is short, so the default fraction put the legend on the x label
-    report.legend_below(ax, ncols=2, y=-0.26)
+    # one column: at a phone's font size two of "student, distilled (T=2, α=0.5)" side by side are wider than the
+    # figure
+    report.legend_below(ax, ncols=1, y=-0.26, fontsize=report.PHONE_FONT_PT)
+    report.text_readable_on_a_phone(fig)
     fig.tight_layout()
     return fig
