@@ -24,7 +24,7 @@ course: $(STAMP)
 
 # one worker per core; tests/conftest.py groups the tests so that the smoke course is executed once
 test: $(STAMP)
-	$(PY) -m pytest -q -n auto --dist loadgroup
+	$(PY) -m pytest -q -n auto
 
 check: $(STAMP)
 	$(PY) -m lab check

@@ -19,6 +19,13 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+# Under `make test` (pytest-xdist, one worker per core) each worker and the notebooks and processes it starts get an
+# equal share of the cores, set before torch is first imported: two workers of two threads each on 2 cores would
+# oversubscribe them, and OpenMP's spinning threads then wait on each other.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    share = max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    os.environ.setdefault("OMP_NUM_THREADS", str(share))
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -89,25 +96,39 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: executes the site's pages or notebooks (minutes); CI runs it")
 
 
-# `make test` runs the suite on two workers (pytest-xdist, `-n 2 --dist loadgroup`). A group runs whole, in order, on
-# one worker: every test that reads the smoke course is one group (the course is executed once, not once per worker);
-# every other module is its own group (its module fixtures, a trained run say, are made once). The two longest groups
-# go first, one to each worker, and the shorter ones fill in behind them.
+# `make test` runs the suite on one worker per core (pytest-xdist, `-n auto`), in groups. A group runs whole, in order,
+# on one worker: the modules whose tests read the smoke course are one group (the course is executed once, not once
+# per worker); every other module is its own group (its module fixtures, a trained run say, are made once). The
+# longest groups go first, one to each worker, and the shorter ones fill in behind them. (xdist's own `loadgroup`
+# cannot do this under pytest 9.2: it marks a test's group in `item._nodeid`, which pytest 9.2 no longer reads.)
 SMOKE_COURSE_GROUP = "smoke-course"
+SMOKE_COURSE_MODULES = {"test_claim_findings.py", "test_exercise_code.py", "test_gpu_branches.py", "test_pages.py"}
 FIRST = (SMOKE_COURSE_GROUP, "test_student_notebooks.py", "test_interrupt_sweep.py")   # longest first (minutes)
 
 
-def xdist_group_of(item) -> str:
-    if {"smoke_course", "course_records"} & set(getattr(item, "fixturenames", ())):
-        return SMOKE_COURSE_GROUP
-    return item.path.name
+def group_of(nodeid: str) -> str:
+    module = nodeid.split("::")[0].rsplit("/", 1)[-1]
+    return SMOKE_COURSE_GROUP if module in SMOKE_COURSE_MODULES else module
+
+
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByGroup(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid)
+
+    return ByGroup(config, log)
 
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if SLOW_FIXTURES & fixtures:
             item.add_marker(pytest.mark.slow)
-        item.add_marker(pytest.mark.xdist_group(xdist_group_of(item)))
+        if {"smoke_course", "course_records"} & fixtures and group_of(item.nodeid) != SMOKE_COURSE_GROUP:
+            raise pytest.UsageError(f"{item.nodeid} reads the smoke course: add its module to SMOKE_COURSE_MODULES "
+                                    "in tests/conftest.py, or a second worker executes the whole course again")
     rank = {group: i for i, group in enumerate(FIRST)}
-    # sorted() is stable: within a group (and among the other groups) the collection order stays
-    items.sort(key=lambda item: rank.get(xdist_group_of(item), len(FIRST)))
+    # sort() is stable: within a group (and among the other groups) the collection order stays
+    items.sort(key=lambda item: rank.get(group_of(item.nodeid), len(FIRST)))

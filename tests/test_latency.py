@@ -155,13 +155,16 @@ def test_other_processes_cpu_is_counted_and_our_own_is_not():
     # Relative checks, so that they hold on a shared machine with others already on it.
     import subprocess
     import sys
-    mark = bench.cpu_mark()
+    mark, cpu_start = bench.cpu_mark(), time.process_time()
     end = time.perf_counter() + 1.2
     while time.perf_counter() < end:                              # our own work, on one core
         pass
+    others = bench.others_since(mark)
     wall, machine, _ = bench.cpu_mark()
     busy_cores = (machine - mark[1]) / (wall - mark[0])           # everyone's, ours included
-    assert bench.others_since(mark) < busy_cores - 0.5            # our core is not counted as another's
+    ours = (time.process_time() - cpu_start) / (wall - mark[0])   # ours, read apart from bench (a full core when
+    assert ours > 0.2                                             # alone, less on a crowded machine)
+    assert others < busy_cores - ours + 0.15                      # our core is not counted as another's
     mark = bench.cpu_mark()
     time.sleep(1.2)
     before = bench.others_since(mark)                             # whatever else this machine runs now
