@@ -90,12 +90,13 @@ def hostile_folder(folder: Path, week1: dict) -> dict[str, str]:
     smoke["records"][0]["config"]["profile"]["name"] = "smoke"
     write(folder, "smoke.json", smoke)
     write(folder, "notes.txt", "not a submission")
+    (folder / "link.json").symlink_to(folder / "good.json")     # a link is never followed, even to a good file
     return {"huge.json": "over the cap", "bomb.json": "nests", "pickle.json": "pickle",
             "dotdot.json": "field schema", "dotdot-alias.json": "field alias", "script-alias.json": "field alias",
             "link-alias.json": "field alias", "nan.json": "NaN", "negative.json": "projected_total_s is -5.0",
             "negative-wall.json": "wall_s is -1", "future.json": "newer than this lab reads",
             "missing.json": "field records is missing", "wrong-type.json": "field week is int",
-            "smoke.json": "'smoke'", "notes.txt": "not a .json file"}
+            "smoke.json": "'smoke'", "notes.txt": "not a .json file", "link.json": "a link, never followed"}
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +129,7 @@ def test_the_good_files_are_still_gathered_and_a_resubmission_keeps_the_later(ho
     [kept] = [s for s in record["submissions"] if s["alias"] == "blue-heron"]
     assert kept["submitted"] == "2026-12-02T10:00:00+00:00"
     assert "duplicate: good.json is blue-heron's week1 again: kept the later one, good-again.json" in stdout
-    assert stdout.rstrip().endswith("2 accepted, 15 refused, 1 duplicate(s) dropped, of 18 file(s)")
+    assert stdout.rstrip().endswith("2 accepted, 16 refused, 1 duplicate(s) dropped, of 19 file(s)")
     assert not any("good" in json.dumps(r) for r in record["refused"])      # no file name in the record
 
 
