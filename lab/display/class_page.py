@@ -252,7 +252,7 @@ def figure_label(sub: dict) -> str:
     m = sub["machine"]
     hw = env.device_label({"device": m["device"], "gpu": {"name": m["gpu"]} if m.get("gpu") else None,
                            "cpu": m["cpu"], "cpu_count": m.get("cpu_count")})
-    return f"{'the course' if sub['source'] == 'course' else sub['alias']}: {hw}"[:60]
+    return f"{'the course' if sub['source'] == 'course' else sub['alias']}\n{hw[:40]}"   # two lines: a phone's width
 
 
 def latency_figure(subs: list[dict]):
@@ -267,7 +267,7 @@ def latency_figure(subs: list[dict]):
         ("half", ms_value(s, s["quantities"].get("half_route") or "pytorch-bf16"))) if ms is not None]
     if not points:
         return None
-    fig, ax = plt.subplots(figsize=(report.FIG_WIDTH_IN - 0.3, 1.9 + 0.35 * len(subs)))   # the legend sticks out
+    fig, ax = plt.subplots(figsize=(report.PHONE_FIG_WIDTH_IN, 2.2 + 0.55 * len(subs)))
     for key, (marker, label) in marks.items():
         xs = [(ms, i) for i, k, ms in points if k == key]
         if xs:
@@ -278,7 +278,8 @@ def latency_figure(subs: list[dict]):
     report.ms_log_x(ax, min(values), max(values))
     report.style(ax, xlabel="median latency at batch 1 (ms, log scale)")
     ax.grid(axis="x", alpha=0.3)
-    report.legend_below(ax, ncols=3, y=-0.45 if len(subs) < 3 else -0.3)
+    report.legend_below(ax, ncols=1, y=-0.5 if len(subs) < 3 else -0.35)
+    report.text_readable_on_a_phone(fig)
     fig.tight_layout()
     plt.close(fig)
     return fig
@@ -304,17 +305,18 @@ def spread_figure(record: dict | None, week: str):
     values = [(s["quantities"].get("projected_total_s") / 60 if projected else
                sum(s["quantities"].get("wall_s", {}).values()) / 60) for s in subs]
     labels = [figure_label(s) for s in subs]
-    fig, ax = plt.subplots(figsize=(report.FIG_WIDTH_IN, 1.4 + 0.35 * len(subs)))
+    fig, ax = plt.subplots(figsize=(report.PHONE_FIG_WIDTH_IN, 1.6 + 0.55 * len(subs)))
     ys = list(range(len(subs)))
     ax.scatter([v if v is not None else float("nan") for v in values], ys, zorder=3)
     ax.set_yticks(ys, labels, fontsize=8)
     ax.set_ylim(len(subs) - 0.5, -0.5)                   # the first submission on top
     if projected:
         ax.axvline(40, color="tab:red", lw=1)
-        ax.text(40, len(subs) - 0.5, "40-minute budget ", color="tab:red", fontsize=8, va="bottom", ha="right")
+        ax.text(40, len(subs) - 0.5, "budget ", color="tab:red", fontsize=8, va="bottom", ha="right")
     report.style(ax, xlabel="projected full fine-tune (minutes)" if projected else "measuring time (minutes)")
     ax.set_xlim(left=0, right=max([v for v in values if v is not None] + [40 if projected else 0]) * 1.1 or 1)
     ax.grid(axis="x", alpha=0.3)
+    report.text_readable_on_a_phone(fig)
     fig.tight_layout()
     plt.close(fig)
     return fig
