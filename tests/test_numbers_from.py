@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from lab.display import report
@@ -28,8 +27,9 @@ def test_no_record_says_nothing_was_measured_rather_than_naming_a_machine():
     assert "Nothing is measured yet" in report.numbers_from([], "x.").data
 
 
-def test_remake_time_sums_the_wall_times_of_the_earlier_weeks_per_machine():
-    root = Path(os.environ["LAB_RECORDS"])
+def test_remake_time_sums_the_wall_times_of_the_earlier_weeks_per_machine(tmp_path, monkeypatch):
+    root = tmp_path / "records"             # its own: the session's records folder holds whatever tests ran before
+    monkeypatch.setenv("LAB_RECORDS", str(root))
     for name, wall in (("week1/finetune", 200.0), ("week2/lora", 190.0)):
         folder = root / name
         folder.mkdir(parents=True, exist_ok=True)
