@@ -3,15 +3,10 @@
     record, table = gather(Path("hand-ins"))     # every file under the folder: accepted, refused, duplicates
     path = write(record, Path("course/class"))   # course/class/class-record.json, and nothing else
 
-A submission comes from a student's machine through an LMS: any bytes at all. Each file is
-- opened without following a link, refused unless a regular file, and size-capped (CAP_BYTES) twice: by stat
-  before reading (a sparse file of terabytes is never read) and by reading at most CAP_BYTES + 1 bytes;
-- read as data only: a pickle (or any binary) is named and refused, never unpickled; the text is nested at most
-  MAX_DEPTH deep, counted before json parses it; NaN, Infinity, a number that overflows, a duplicate key are refused;
-- checked against the schema of its version (lab.record.submission.VERSION; a newer or unknown version is refused,
-  saying so), every field's type, and the quantities the class page reads (a time, a size, an accuracy) finite and
-  in range. Each refusal is one line naming the field;
-- kept as data: strings go into the class record as they are, and the page escapes each one (lab.display.class_page).
+Each file is read as data only (lab.record.untrusted_json: size-capped, never unpickled, nesting-limited), checked
+against its schema (lab.record.submission_schema: version, every field's type, marks), and here the quantities the
+class page reads (a time, a size, an accuracy) are checked finite and in range. Strings go into the class record as
+they are, and the page escapes each one (lab.display.class_page).
 
 One bad file never stops the others. A resubmission (same alias, week and source) keeps the later `submitted` and
 says which it dropped. The class record holds, per accepted submission, its alias, week, date, profile, the machine
@@ -21,30 +16,20 @@ names files after the student), which only the command's table shows.
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
 import os
 import re
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from lab.record import paths
 from lab.record.store import write_atomic
-from lab.record.submission import ALIAS, COURSE_ALIAS, SCHEMA, SOURCES, VERSION, WEEKS
+from lab.record.submission_schema import counted, validate
+from lab.record.untrusted_json import Refused, parse, read_capped
 
-CAP_BYTES = 4_000_000        # a week 6 submission (weeks 2 to 6's records) is ~0.3 MB; 4 MB leaves room, no more
-MAX_DEPTH = 24               # a record nests ~8 deep (week4/routes: result.routes[].placement.by_op.<op>.<provider>)
-MAX_RECORDS = 64
-MAX_STRING = 20_000          # characters of one string (a record's 1276-character `correct` string fits)
 CLASS_SCHEMA = "ecbs5200-class-record"
 CLASS_FILE = "class-record.json"
-RECORD_NAME = re.compile(r"[a-z0-9][a-z0-9_\-/.]*")
-
-
-class Refused(ValueError):
-    """Why a submission is refused, in one line (naming the field where one is to blame)."""
 
 
 @dataclass
@@ -53,202 +38,6 @@ class Row:
     file: str
     outcome: str          # "accepted", "refused" or "duplicate"
     reason: str = ""
-
-
-# ---------------------------------------------------------------- bytes -> data
-
-def read_capped(path: Path, cap: int = CAP_BYTES) -> bytes:
-    """The file's bytes, at most `cap`; Refused for a link, a device, a folder, or a file over the cap."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
-    except OSError as e:
-        raise Refused(f"cannot be opened ({'a link, never followed' if os.path.islink(path) else e.strerror})")
-    with os.fdopen(fd, "rb") as f:
-        info = os.fstat(f.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise Refused("is not a regular file")
-        if info.st_size > cap:
-            raise Refused(f"is {info.st_size:,} bytes, over the cap of {cap:,} (never read)")
-        data = f.read(cap + 1)
-    if len(data) > cap:
-        raise Refused(f"grew past the cap of {cap:,} bytes while being read")
-    return data
-
-
-def nesting(text: str) -> int:
-    """How deep the JSON text's arrays and objects nest, brackets inside strings not counted."""
-    depth = deepest = 0
-    for bracket in re.findall(r"[\[\]{}]", re.sub(r'"(?:[^"\\]|\\.)*"', "", text)):
-        depth += 1 if bracket in "[{" else -1
-        deepest = max(deepest, depth)
-    return deepest
-
-
-def no_constant(name: str):
-    raise ValueError(f"{name} is not a number a measurement can have")
-
-
-def finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"{text[:20]} overflows a float")
-    return value
-
-
-def unique_keys(pairs: list) -> dict:
-    keys = [k for k, _ in pairs]
-    if len(set(keys)) != len(keys):
-        raise ValueError(f"duplicate key {next(k for k in keys if keys.count(k) > 1)!r}")
-    return dict(pairs)
-
-
-def parse(data: bytes) -> dict:
-    """JSON data -> a dict, or Refused saying what the bytes are instead."""
-    if data[:1] == b"\x80" or (data[:1] in (b"(", b"c") and data.rstrip().endswith(b".")):   # protocol 2+, or 0
-        raise Refused("is a pickle, not JSON (never unpickled)")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise Refused(f"is not UTF-8 text (byte {e.start}); a submission is a JSON file") from None
-    if "\x00" in text:
-        raise Refused("holds a NUL byte: binary data, not JSON")
-    if (depth := nesting(text)) > MAX_DEPTH:
-        raise Refused(f"nests {depth} deep, over the limit of {MAX_DEPTH} (never parsed)")
-    try:
-        doc = json.loads(text, parse_constant=no_constant, parse_float=finite_float, object_pairs_hook=unique_keys)
-    except ValueError as e:        # JSONDecodeError too
-        raise Refused(f"is not valid JSON ({str(e)[:120]})") from None
-    if not isinstance(doc, dict):
-        raise Refused(f"is a JSON {type(doc).__name__}, not a submission object")
-    return doc
-
-
-# ---------------------------------------------------------------- the schema
-
-def need(obj, field: str, kind, where: str = "", optional: bool = False):
-    """obj[field], checked to be of `kind` (a type or tuple); Refused naming the field otherwise."""
-    name = f"{where}{field}"
-    if not isinstance(obj, dict) or field not in obj:
-        if optional:
-            return None
-        raise Refused(f"field {name} is missing")
-    value = obj[field]
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
-        wanted = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
-        raise Refused(f"field {name} is {type(value).__name__}, not {wanted}")
-    return value
-
-
-def check_strings(obj, where: str = "") -> None:
-    """Every string (and key) no longer than MAX_STRING characters."""
-    if isinstance(obj, str):
-        if len(obj) > MAX_STRING:
-            raise Refused(f"field {where or 'a string'} is {len(obj):,} characters, over {MAX_STRING:,}")
-    elif isinstance(obj, dict):
-        for k, v in obj.items():
-            check_strings(k, f"{where}.{k}"[:80])
-            check_strings(v, f"{where}.{k}"[:200])
-    elif isinstance(obj, list):
-        for i, v in enumerate(obj):
-            check_strings(v, f"{where}[{i}]")
-
-
-def check_date(value: str, field: str) -> str:
-    try:
-        dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise Refused(f"field {field} is {value[:40]!r}, not an ISO date and time") from None
-    return value
-
-
-def check_version(doc: dict) -> None:
-    schema = need(doc, "schema", str)
-    if schema != SCHEMA:
-        raise Refused(f"field schema is {schema[:60]!r}, not {SCHEMA!r}: not a submission of this course")
-    version = need(doc, "version", int)
-    if version > VERSION:
-        raise Refused(f"field version is {version}, newer than this lab reads ({VERSION}): update lab, then gather "
-                      "again")
-    if version != VERSION:
-        raise Refused(f"field version is {version}, unknown (this lab reads version {VERSION})")
-
-
-def check_record(rec, at: str) -> None:
-    if not isinstance(rec, dict):
-        raise Refused(f"field {at} is {type(rec).__name__}, not an object")
-    name = need(rec, "name", str, f"{at}.")
-    if not RECORD_NAME.fullmatch(name) or ".." in name:
-        raise Refused(f"field {at}.name is {name[:60]!r}, not a record name (like 'week1/finetune')")
-    need(rec, "result", dict, f"{at}.")
-    config = need(rec, "config", dict, f"{at}.")
-    profile = need(config, "profile", dict, f"{at}.config.")
-    need(profile, "name", str, f"{at}.config.profile.")
-    wall = need(rec, "wall_s", (int, float), f"{at}.")
-    if wall < 0:
-        raise Refused(f"field {at}.wall_s is {wall}, negative: a time is never below 0")
-    prov = need(rec, "provenance", dict, f"{at}.")
-    p = f"{at}.provenance."
-    device = need(prov, "device", str, p)
-    if device not in ("cpu", "cuda"):
-        raise Refused(f"field {p}device is {device[:40]!r}, not 'cpu' or 'cuda'")
-    for field in ("cpu", "platform", "python", "date"):
-        need(prov, field, str, p)
-    check_date(prov["date"], f"{p}date")
-    count = need(prov, "cpu_count", (int, type(None)), p)
-    if count is not None and count < 1:
-        raise Refused(f"field {p}cpu_count is {count}: a machine has at least one core")
-    need(prov, "lab", (str, type(None)), p, optional=True)
-    gpu = need(prov, "gpu", (dict, type(None)), p)
-    if gpu is not None:
-        need(gpu, "name", str, f"{p}gpu.")
-    libraries = need(prov, "libraries", dict, p)
-    for lib, version in libraries.items():
-        if version is not None and not isinstance(version, str):
-            raise Refused(f"field {p}libraries.{lib[:40]} is {type(version).__name__}, not a version string")
-    need(rec, "noisy", (dict, type(None)), f"{at}.", optional=True)
-    need(rec, "synthetic", bool, f"{at}.", optional=True)
-
-
-def validate(doc: dict) -> dict:
-    """The document, checked (Refused naming the first wrong field); returns it unchanged."""
-    check_version(doc)
-    week = need(doc, "week", str)
-    if week not in WEEKS:
-        raise Refused(f"field week is {week[:40]!r}, not one of {', '.join(WEEKS)}")
-    source = need(doc, "source", str)
-    if source not in SOURCES:
-        raise Refused(f"field source is {source[:40]!r}, not one of {', '.join(SOURCES)}")
-    alias = need(doc, "alias", str)
-    if source == "course" and alias != COURSE_ALIAS or source == "student" and (
-            not ALIAS.fullmatch(alias) or alias == COURSE_ALIAS):
-        raise Refused(f"field alias is {alias[:60]!r}: lowercase letters, digits and '-', at most 32 "
-                      f"({COURSE_ALIAS!r} is the course's own)")
-    check_date(need(doc, "submitted", str), "submitted")
-    for field in ("profiles", "marks", "noisy"):
-        for i, item in enumerate(need(doc, field, list)):
-            if not isinstance(item, str):
-                raise Refused(f"field {field}[{i}] is {type(item).__name__}, not a string")
-    records = need(doc, "records", list)
-    if not 1 <= len(records) <= MAX_RECORDS:
-        raise Refused(f"field records holds {len(records)} records, not 1 to {MAX_RECORDS}")
-    for i, rec in enumerate(records):
-        check_record(rec, f"records[{i}]")
-    check_strings(doc)
-    return doc
-
-
-def counted(doc: dict) -> None:
-    """Refused when the submission is marked, or its records are: smoke, a rehearsal, synthetic."""
-    if doc["marks"]:
-        raise Refused(f"is marked, never counted: {'; '.join(doc['marks'])[:200]}")
-    for i, rec in enumerate(doc["records"]):
-        profile = rec["config"]["profile"]["name"]
-        if profile in paths.UNPUBLISHABLE:
-            raise Refused(f"field records[{i}].config.profile.name is {profile!r}: a tiny or random-init model, "
-                          "never counted")
-        if rec.get("synthetic"):
-            raise Refused(f"field records[{i}].synthetic is true: a test's fake record, never counted")
 
 
 # ---------------------------------------------------------------- the quantities the class page reads
