@@ -136,9 +136,9 @@ time.sleep(120)
 """
 
 
-def start_sleepy_render(root: Path, **kwargs) -> subprocess.Popen:
+def start_sleepy_render(root: Path, page: str = SLEEPY, **kwargs) -> subprocess.Popen:
     (root / "_quarto.yml").write_text("project:\n  type: website\n")
-    (root / "index.qmd").write_text(SLEEPY)
+    (root / "index.qmd").write_text(page)
     child = subprocess.Popen([sys.executable, "-m", "lab", "render", str(root / "index.qmd"), "--root", str(root)],
                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              start_new_session=True, **kwargs)
@@ -157,6 +157,24 @@ def test_ctrl_c_during_a_render_exits_130_with_one_line(tmp_path):
     said = [line for line in err.splitlines() if line.strip()]
     assert len(said) == 1 and said[0].startswith("interrupted: index.qmd"), said      # no traceback, no warning
     assert [line for line in out.splitlines() if line.strip()] == ["[1/1] index.qmd: executing 1 cells"]
+    assert not (tmp_path / "_freeze" / "index").exists()
+
+
+DEAF = SLEEPY.replace("import os, pathlib, time\n", "import os, pathlib, signal, time\n"
+                      "signal.signal(signal.SIGINT, signal.SIG_IGN)   # as a request lost to the SIGINT: no answer\n")
+
+
+def test_ctrl_c_stops_a_render_whose_kernel_never_answers_it_within_the_grace(tmp_path):
+    from lab.site.execute import KERNEL_GRACE_S
+    child = start_sleepy_render(tmp_path, page=DEAF)
+    pressed = time.monotonic()
+    os.killpg(child.pid, signal.SIGINT)
+    out, err = child.communicate(timeout=KERNEL_GRACE_S + 60)
+    took = time.monotonic() - pressed
+    assert child.returncode == 130, err
+    said = [line for line in err.splitlines() if line.strip()]
+    assert len(said) == 1 and said[0].startswith("interrupted: index.qmd"), said      # no traceback
+    assert KERNEL_GRACE_S <= took < KERNEL_GRACE_S + 30, took      # not the cell's 120 s, not before the grace
     assert not (tmp_path / "_freeze" / "index").exists()
 
 

@@ -104,12 +104,20 @@ class Interrupted(PageError):
         self.kept = kept
 
 
+# A kernel that got the Ctrl-C stops its cell within seconds (a training step ends, a checkpoint is saved). One that
+# does not answer within this long never will: the SIGINT landed while it was reading a request (as it started, say)
+# and cost it that request, whose reply the render would wait for until the cell's timeout (an hour); or the page's
+# code ignores SIGINT. Then the render is Ctrl-C'd a second time, in its main thread, and stops at once.
+KERNEL_GRACE_S = 10.0
+
+
 class CtrlC:
     """The state of Ctrl-C during a render (see ctrl_c): was it pressed, and which kernel to pass it on to."""
 
     def __init__(self, presses: list[float] | None = None):
         self.presses: list[float] = presses if presses is not None else []
         self.client: NotebookClient | None = None     # the page's kernel, while it is ready for requests
+        self.grace: threading.Timer | None = None     # the second Ctrl-C, should the kernel not answer the first
 
     def pressed(self) -> bool:
         return bool(self.presses)
@@ -122,6 +130,11 @@ class CtrlC:
         if pgid:
             with contextlib.suppress(OSError):     # the kernel's process group: the kernel and what it started
                 os.killpg(pgid, signal.SIGINT)
+            # pthread_kill: to the main thread itself, so that the call it waits in (a zmq poll) is interrupted
+            self.grace = threading.Timer(KERNEL_GRACE_S, signal.pthread_kill,
+                                         (threading.main_thread().ident, signal.SIGINT))
+            self.grace.daemon = True
+            self.grace.start()
 
     @contextlib.contextmanager
     def kernel(self, client: NotebookClient):
@@ -131,6 +144,8 @@ class CtrlC:
             yield
         finally:
             self.client = None
+            if self.grace is not None:            # the kernel is gone: nothing left to wait for
+                self.grace.cancel()
 
 
 _active: CtrlC | None = None
