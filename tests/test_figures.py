@@ -10,10 +10,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from lab import errors  # noqa: E402
-from lab.display import report
+from lab.display import class_page, report
 from lab.display import week1 as show1
 from lab.display import week3 as show3
 from lab.display import week4 as show4
@@ -59,6 +60,9 @@ def variants():
              "latency": {1: {"median_ms": ms, "p10_ms": 0.9 * ms, "p90_ms": 1.1 * ms}}} for v, mb, acc, ms in names]
 
 
+CLASS = class_page.load(ROOT / "course" / "class" / "class-record.json")
+
+
 def page_figures():
     """name -> (the function a page calls to draw a figure, the arguments it is drawn from here)."""
     both = [predictions("full fine-tune", 0), predictions("LoRA", 1)]
@@ -76,6 +80,9 @@ def page_figures():
         "week 5 loss": (show5.loss_plot, (distill,)),
         "week 6 pareto": (show6.plot, (variants(), 1, "Every variant on CPU: Intel(R) Xeon(R) Processor "
                                                       "(2 cores), batch 1", 1276)),
+        # the class page draws inside class_page.show(), from the committed class record (three week 1 machines)
+        "class week 1 spread": (class_page.spread_figure, (CLASS, "week1")),
+        "class week 4 latency": (class_page.latency_figure, (class_page.submissions(CLASS, "week4"),)),
     }
 
 
@@ -87,6 +94,8 @@ def draw(name: str):
 @pytest.fixture(params=list(page_figures()))
 def figure(request):
     fig = draw(request.param)
+    if not hasattr(fig.canvas, "get_renderer"):     # closed before it was returned (the class page's): savefig's
+        FigureCanvasAgg(fig)                        # canvas, as the page's display gets it
     fig.canvas.draw()
     yield fig
     plt.close(fig)

@@ -267,7 +267,9 @@ def latency_figure(subs: list[dict]):
         ("half", ms_value(s, s["quantities"].get("half_route") or "pytorch-bf16"))) if ms is not None]
     if not points:
         return None
-    fig, ax = plt.subplots(figsize=(report.PHONE_FIG_WIDTH_IN, 2.2 + 0.55 * len(subs)))
+    # at least 3.4 in tall: the legend goes under the axes at a fraction of their height, and a short axes
+    # (one or two machines) would put it on the x label
+    fig, ax = plt.subplots(figsize=(report.PHONE_FIG_WIDTH_IN, max(3.4, 2.2 + 0.55 * len(subs))))
     for key, (marker, label) in marks.items():
         xs = [(ms, i) for i, k, ms in points if k == key]
         if xs:
@@ -278,7 +280,7 @@ def latency_figure(subs: list[dict]):
     report.ms_log_x(ax, min(values), max(values))
     report.style(ax, xlabel="median latency at batch 1 (ms, log scale)")
     ax.grid(axis="x", alpha=0.3)
-    report.legend_below(ax, ncols=1, y=-0.5 if len(subs) < 3 else -0.35)
+    report.legend_below(ax, ncols=1, y=-0.35)
     report.text_readable_on_a_phone(fig)
     fig.tight_layout()
     plt.close(fig)
