@@ -53,15 +53,25 @@ def submissions(record: dict | None, week: str | None = None) -> list[dict]:
     return [s for s in subs if week is None or s["week"] == week]
 
 
+def name(sub: dict) -> str:
+    """Who submitted, as plain text: the alias, and 'the course' for the course's own records."""
+    return "the course" if sub["source"] == "course" else sub["alias"]
+
+
+def machine_label(sub: dict) -> str:
+    """The machine, as plain text: 'CPU: AMD EPYC (2 cores)' or 'GPU: Tesla T4' (lab.record.env.device_label)."""
+    m = sub["machine"]
+    return env.device_label({"device": m["device"], "gpu": {"name": m["gpu"]} if m.get("gpu") else None,
+                             "cpu": m["cpu"], "cpu_count": m.get("cpu_count")})
+
+
 def who(sub: dict) -> str:
-    """The row's label: the alias, and 'the course' for the course's own records."""
-    return "the course" if sub["source"] == "course" else esc(sub["alias"])
+    """The row's label, escaped for the page."""
+    return esc(name(sub))
 
 
 def hardware(sub: dict) -> str:
-    m = sub["machine"]
-    return esc(env.device_label({"device": m["device"], "gpu": {"name": m["gpu"]} if m.get("gpu") else None,
-                                 "cpu": m["cpu"], "cpu_count": m.get("cpu_count")}))
+    return esc(machine_label(sub))
 
 
 def stack(sub: dict, names=STACK) -> str:
@@ -116,13 +126,20 @@ def machines_table(record: dict | None) -> str:
     return table(["Who", "Week", "Hardware", "Library stack", "Profile"], rows)
 
 
+def budget_minutes(subs: list[dict]) -> float | None:
+    """The fine-tune budget the submissions' projections were held to, in minutes (the course's 40), or None."""
+    budgets = [s["quantities"]["budget_s"] for s in subs if s["quantities"].get("budget_s")]
+    return max(budgets) / 60 if budgets else None
+
+
 def week1(subs: list[dict]) -> str:
     q = [s["quantities"] for s in subs]
+    budget = budget_minutes(subs)
     head = (f"Bit-identical reload in a fresh process: {rate([x.get('bit_identical_reload') for x in q])}. "
             f"All three checks (same seed, kill and resume, reload): "
             f"{sum(x.get('checks_total', 0) and x.get('checks_passed') == x.get('checks_total') for x in q)} of "
             f"{sum(bool(x.get('checks_total')) for x in q)} machines. The projected full fine-tune of each machine's "
-            "profile, against the 40-minute budget:")
+            f"profile, against the {f'{budget:.0f}-minute ' if budget else ''}budget:")
     rows = [[who(s), minutes(x.get("projected_total_s")), minutes(x.get("budget_s")),
              {True: "fits", False: "**over**", None: "not measured"}[x.get("fits")],
              f"{x.get('checks_passed', 0)} of {x.get('checks_total', 0)}", yes_no(x.get("bit_identical_reload")),
@@ -147,8 +164,8 @@ def fallback(x: dict) -> str:
     return "none" if "whole_session_fallback" in x else "not measured"
 
 
-def ms(x: dict, route: str, batch: str = "1") -> str:
-    value = ((x.get("latency_ms") or {}).get(route) or {}).get(batch)      # x: a submission's quantities
+def ms(sub: dict, route: str, batch: str = "1") -> str:
+    value = ms_value(sub, route, batch)
     return "not measured" if value is None else f"{value:.3g}"
 
 
@@ -171,8 +188,8 @@ def week4(subs: list[dict]) -> str:
              f"{esc(x['half_route'])} {points(x['half_accuracy'] - x['fp32_accuracy'])}"
              if x.get("half_route") and x.get("half_accuracy") is not None and x.get("fp32_accuracy") is not None
              else "not measured",
-             f"{ms(x, 'pytorch-fp32')} / {ms(x, 'onnx-int8-qint8')} / "
-             f"{ms(x, x.get('half_route') or 'pytorch-bf16')}"] for s, x in zip(subs, q)]
+             f"{ms(s, 'pytorch-fp32')} / {ms(s, 'onnx-int8-qint8')} / "
+             f"{ms(s, x.get('half_route') or 'pytorch-bf16')}"] for s, x in zip(subs, q)]
     return (head + "\n\n" + table(["Who", "Device", "Fallback", "Libraries"], placement) + "\n\n"
             + table(["Who", "Int8 size ratio", "Int8 − fp32", "Half − fp32", "fp32 / int8 / half ms"], rows))
 
@@ -202,7 +219,7 @@ def failed(sub: dict) -> list[str]:
     if x.get("lora_reload") is False:
         out.append("LoRA reload")
     if x.get("fits") is False:
-        out.append("the 40-minute budget")
+        out.append(f"the {x['budget_s'] / 60:.0f}-minute budget" if x.get("budget_s") else "the budget")
     if sub["machine"]["device"] == "cuda" and fallback(x) in ("whole session", "per node"):
         out.append(f"{fallback(x)} fallback")
     return out
@@ -249,10 +266,7 @@ def gathered_markdown(record: dict | None) -> str:
 
 def figure_label(sub: dict) -> str:
     """A row's label in a figure: plain text (matplotlib draws it; mathtext is off), at most 60 characters."""
-    m = sub["machine"]
-    hw = env.device_label({"device": m["device"], "gpu": {"name": m["gpu"]} if m.get("gpu") else None,
-                           "cpu": m["cpu"], "cpu_count": m.get("cpu_count")})
-    return f"{'the course' if sub['source'] == 'course' else sub['alias']}\n{hw[:40]}"   # two lines: a phone's width
+    return f"{name(sub)}\n{machine_label(sub)[:40]}"   # two lines: a phone's width
 
 
 def latency_figure(subs: list[dict]):
@@ -304,6 +318,7 @@ def spread_figure(record: dict | None, week: str):
     if week == "week4" and (fig := latency_figure(subs)) is not None:
         return fig
     projected = week == "week1" and any(s["quantities"].get("projected_total_s") is not None for s in subs)
+    budget = budget_minutes(subs) if projected else None
     values = [(s["quantities"].get("projected_total_s") / 60 if projected else
                sum(s["quantities"].get("wall_s", {}).values()) / 60) for s in subs]
     labels = [figure_label(s) for s in subs]
@@ -312,11 +327,11 @@ def spread_figure(record: dict | None, week: str):
     ax.scatter([v if v is not None else float("nan") for v in values], ys, zorder=3)
     ax.set_yticks(ys, labels, fontsize=8)
     ax.set_ylim(len(subs) - 0.5, -0.5)                   # the first submission on top
-    if projected:
-        ax.axvline(40, color="tab:red", lw=1)
-        ax.text(40, len(subs) - 0.5, "budget ", color="tab:red", fontsize=8, va="bottom", ha="right")
+    if budget:
+        ax.axvline(budget, color="tab:red", lw=1)
+        ax.text(budget, len(subs) - 0.5, "budget ", color="tab:red", fontsize=8, va="bottom", ha="right")
     report.style(ax, xlabel="projected full fine-tune (minutes)" if projected else "measuring time (minutes)")
-    ax.set_xlim(left=0, right=max([v for v in values if v is not None] + [40 if projected else 0]) * 1.1 or 1)
+    ax.set_xlim(left=0, right=max([v for v in values if v is not None] + [budget or 0]) * 1.1 or 1)
     ax.grid(axis="x", alpha=0.3)
     report.text_readable_on_a_phone(fig)
     fig.tight_layout()
