@@ -122,17 +122,16 @@ def record_problems(root: Path, lab: dict) -> list[str]:
     problems = []
     for entry in lab.get("records") or []:
         name, hardware = entry.get("name"), entry.get("hardware")
-        what = f"record {name} ({hardware})"
-        # a file outside the records folder (the class record) is named from the site's root
-        path = root / str(entry["file"]) if entry.get("file") else folder / str(name) / f"{hardware}.json"
-        if entry.get("file"):
-            what = f"{name} record {entry['file']}"
+        if entry.get("file"):     # a file outside the records folder (the class record), named from the site's root
+            path, what = root / str(entry["file"]), f"{name} record {entry['file']}"
+            where = path.parent.relative_to(root).as_posix()
+        else:
+            path, what, where = folder / str(name) / f"{hardware}.json", f"record {name} ({hardware})", folder
         try:
             now = hashlib.sha256(path.read_bytes()).hexdigest()
         except OSError:
             now = None
         if now is None:
-            where = path.parent.relative_to(root).as_posix() if entry.get("file") else folder
             problems.append(f"{what} is no longer in {where} (gone after the page was frozen); re-render it")
         elif now != entry.get("sha256"):
             problems.append(f"{what} changed after the page was frozen; re-render it")
