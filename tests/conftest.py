@@ -103,11 +103,20 @@ def pytest_configure(config):
 # cannot do this under pytest 9.2: it marks a test's group in `item._nodeid`, which pytest 9.2 no longer reads.)
 SMOKE_COURSE_GROUP = "smoke-course"
 SMOKE_COURSE_MODULES = {"test_claim_findings.py", "test_exercise_code.py", "test_gpu_branches.py", "test_pages.py"}
-FIRST = (SMOKE_COURSE_GROUP, "test_student_notebooks.py", "test_interrupt_sweep.py")   # longest first (minutes)
+# The rehearsal's notebooks from an empty folder (3 minutes) share nothing with the smoke notebooks' session but the
+# wheel (seconds to build): a group of their own, so that the two halves of test_student_notebooks.py run on two
+# workers at once instead of 7 minutes on one.
+REHEARSAL_NOTEBOOKS_GROUP = "rehearsal-notebooks"
+REHEARSAL_NOTEBOOKS_TEST = "test_student_notebooks.py::test_week1_and_week4_notebooks_run_from_the_wheel_on_the_rehearsal"
+FIRST = (SMOKE_COURSE_GROUP, "test_student_notebooks.py", REHEARSAL_NOTEBOOKS_GROUP,
+         "test_interrupt_sweep.py")   # longest first (minutes)
 
 
 def group_of(nodeid: str) -> str:
-    module = nodeid.split("::")[0].rsplit("/", 1)[-1]
+    path, _, test = nodeid.partition("::")
+    module = path.rsplit("/", 1)[-1]
+    if f"{module}::{test}".startswith(REHEARSAL_NOTEBOOKS_TEST):
+        return REHEARSAL_NOTEBOOKS_GROUP
     return SMOKE_COURSE_GROUP if module in SMOKE_COURSE_MODULES else module
 
 
@@ -118,6 +127,9 @@ def pytest_xdist_make_scheduler(config, log):
         def _split_scope(self, nodeid: str) -> str:
             return group_of(nodeid)
 
+    # xdist would otherwise hand out the groups with the most tests first, not the longest: the Ctrl-C sweep (two
+    # tests, two minutes) then started last, and one worker ran it while the other had nothing left to do
+    config.option.loadscopereorder = False
     return ByGroup(config, log)
 
 

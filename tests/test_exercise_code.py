@@ -1,6 +1,11 @@
 """Every exercise's own code runs as a student would run it: in a fresh Python process, on the smoke profile, with
 the smoke course's records and runs (so `train.finetuned(profile)` reloads what the course trained).
 
+Each exercise's process is forked from one that has only imported the libraries (torch, transformers, peft, lab and
+the rest: `PRELOAD`) and run nothing else: it starts with no state of any earlier exercise, as a fresh kernel does,
+without paying each time for the 3-7 s of imports (23 exercises: about 100 s of a test run on 2 cores). The one
+process that runs them is the module's `fresh_processes` fixture (`Forks`).
+
 An exercise's code is the ```python blocks of its item in a page's Exercises section (and the answer callouts after
 it), plus any `{python}` cells there, in page order; the section's preamble, before exercise 1, is set-up that
 every exercise gets first. Each block's last expression is printed, as a notebook cell shows it, so a checker left
@@ -68,15 +73,89 @@ def run_exercise(blocks: list[str], env: dict, cwd: Path) -> subprocess.Complete
                           capture_output=True, text=True, timeout=900)
 
 
+# What the exercises' code imports, imported once in the process their processes are forked from. Importing starts
+# no thread pool (torch's OpenMP threads start at the first parallel operation), so a fork after it is safe.
+PRELOAD = ("matplotlib", "matplotlib.pyplot", "torch", "transformers", "peft", "sklearn.metrics", "onnxruntime",
+           "lab", "lab.display.exercises", "lab.recipes.week1", "lab.recipes.week2", "lab.recipes.week3",
+           "lab.recipes.week4", "lab.recipes.week5", "lab.recipes.week6")
+
+# Reads one request a line ({"cwd", "stdout", "stderr"}), forks, and runs RUNNER on cwd/blocks.json in the child
+# with its output in those files; answers with the child's exit code, a line each. Refuses to fork once a torch
+# thread pool exists (the fork would copy a pool whose threads are gone).
+FORKS = r'''
+import importlib, json, os, sys
+import matplotlib
+matplotlib.use("Agg")
+for name in json.loads(sys.argv[1]):
+    importlib.import_module(name)
+runner = compile(sys.argv[2], "runner.py", "exec")
+print("ready", flush=True)
+for line in sys.stdin:
+    request = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        os.chdir(request["cwd"])
+        for fd, path in ((1, request["stdout"]), (2, request["stderr"])):
+            os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), fd)
+        sys.argv = ["runner.py", "blocks.json"]
+        code = 0
+        try:
+            exec(runner, {"__name__": "__main__"})
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 1
+        except BaseException:
+            import traceback
+            traceback.print_exc()
+            code = 1
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    print(os.waitstatus_to_exitcode(status), flush=True)
+'''
+
+
+class Forks:
+    """One process that has imported PRELOAD (with `env` set from its start) and forks a fresh child per exercise."""
+
+    def __init__(self, env: dict):
+        self.proc = subprocess.Popen([sys.executable, "-c", FORKS, json.dumps(PRELOAD), RUNNER],
+                                     env={**os.environ, **env}, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True)
+        ready = self.proc.stdout.readline().strip()
+        assert ready == "ready", f"the process to fork exercises from did not start (it said {ready!r})"
+
+    def run(self, blocks: list[str], cwd: Path) -> subprocess.CompletedProcess:
+        (cwd / "blocks.json").write_text(json.dumps(blocks), encoding="utf-8")
+        out, err = cwd / "stdout.txt", cwd / "stderr.txt"
+        self.proc.stdin.write(json.dumps({"cwd": str(cwd), "stdout": str(out), "stderr": str(err)}) + "\n")
+        self.proc.stdin.flush()
+        answer = self.proc.stdout.readline()
+        assert answer.strip(), "the process that forks the exercises died"
+        return subprocess.CompletedProcess(["runner.py", "blocks.json"], int(answer), out.read_text(),
+                                           err.read_text())
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def fresh_processes(smoke_course):
+    forks = Forks(smoke_course.env)
+    yield forks
+    forks.close()
+
+
 CASES = [(page, n) for page in WEEKS for n in range(1, len(exercises(page.read_text(encoding="utf-8"))[1]) + 1)]
 
 
 @pytest.mark.parametrize("page,n", CASES, ids=[f"{p.stem}-ex{n}" for p, n in CASES])
-def test_every_exercise_runs_on_smoke_from_a_fresh_process(page, n, smoke_course, tmp_path):
+def test_every_exercise_runs_on_smoke_from_a_fresh_process(page, n, fresh_processes, tmp_path):
     preamble, items = exercises(page.read_text(encoding="utf-8"))
     own = code_blocks(items[n - 1])
     assert own, f"{page.name}, exercise {n}: no ```python block; every exercise needs the code it starts from"
-    done = run_exercise(preamble + own, smoke_course.env, tmp_path)
+    done = fresh_processes.run(preamble + own, tmp_path)
     assert done.returncode == 0, (f"{page.name}, exercise {n} failed in a fresh process:\n"
                                   f"{done.stdout[-3000:]}\n{done.stderr[-6000:]}")
     # a checker left with the placeholder answer says so; it never says "Not yet" for another reason
@@ -98,6 +177,18 @@ def test_the_runner_prints_last_expressions_and_fails_on_an_error(tmp_path):
     assert ok.returncode == 0 and "[block 2] 6" in ok.stdout
     broken = run_exercise(["undefined_name + 1"], {}, tmp_path)
     assert broken.returncode != 0 and "NameError" in broken.stderr
+
+
+def test_each_forked_exercise_starts_without_the_state_of_the_one_before(fresh_processes, tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = fresh_processes.run(["import torch, lab", "leftover = torch.ones(512, 512) @ torch.ones(512, 512)",
+                                 "lab.LEFTOVER = 1", "print('first ran')"], tmp_path / "a")
+    assert first.returncode == 0 and "first ran" in first.stdout, first.stderr
+    second = fresh_processes.run(["import lab, os", "print(hasattr(lab, 'LEFTOVER'), 'leftover' in globals(), "
+                                  "os.getcwd())", "undefined_name"], tmp_path / "b")
+    assert f"False False {tmp_path / 'b'}" in second.stdout                  # nothing of the first, its own folder
+    assert second.returncode == 1 and "NameError" in second.stderr           # and a failure is its exit code
 
 
 def test_the_step_count_checker_agrees_with_the_batches_and_with_the_course_run(smoke_course, monkeypatch):
