@@ -235,3 +235,10 @@ def test_time_models_marks_a_record_measured_beside_a_crowd(monkeypatch):
     rec = variants.time_models({variants.FULL: (model.eval(), tok, ("pytorch-fp32",))}, SMOKE, "cpu")
     assert [r["route"] for r in rec["rows"]] == ["pytorch-fp32"] * len(SMOKE.bench_batch_sizes)
     assert "1.50 of the 2 cores" in rec["noisy"]["why"]
+
+
+def test_only_the_full_size_profiles_wait_for_quiet_before_timing_again():
+    from lab import bench, config, variants
+    waits = {name: variants.quiet_wait_s(profile) for name, profile in config.PROFILES.items()}
+    assert waits == {"smoke": 0.0, "rehearsal-smoke": 0.0, "cpu": bench.QUIET_WAIT_S, "gpu": bench.QUIET_WAIT_S,
+                     "rehearsal": bench.QUIET_WAIT_S}
