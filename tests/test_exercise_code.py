@@ -3,7 +3,7 @@ the smoke course's records and runs (so `train.finetuned(profile)` reloads what 
 
 Each exercise's process is forked from one that has only imported the libraries (torch, transformers, peft, lab and
 the rest: `PRELOAD`) and run nothing else: it starts with no state of any earlier exercise, as a fresh kernel does,
-without paying each time for the 3-7 s of imports (23 exercises: about 100 s of a test run on 2 cores). The one
+without paying each time for the 3-7 s of imports (20 exercises: about 100 s of a test run on 2 cores). The one
 process that runs them is the module's `fresh_processes` fixture (`Forks`).
 
 An exercise's code is the ```python blocks of its item in a page's Exercises section (and the answer callouts after
@@ -75,13 +75,13 @@ def run_exercise(blocks: list[str], env: dict, cwd: Path) -> subprocess.Complete
 
 # What the exercises' code imports, imported once in the process their processes are forked from. Importing starts
 # no thread pool (torch's OpenMP threads start at the first parallel operation), so a fork after it is safe.
-PRELOAD = ("matplotlib", "matplotlib.pyplot", "torch", "transformers", "peft", "sklearn.metrics", "onnxruntime",
+PRELOAD = ("matplotlib.pyplot", "torch", "transformers", "peft", "sklearn.metrics", "onnxruntime",
            "lab", "lab.display.exercises", "lab.recipes.week1", "lab.recipes.week2", "lab.recipes.week3",
            "lab.recipes.week4", "lab.recipes.week5", "lab.recipes.week6")
 
 # Reads one request a line ({"cwd", "stdout", "stderr"}), forks, and runs RUNNER on cwd/blocks.json in the child
-# with its output in those files; answers with the child's exit code, a line each. Refuses to fork once a torch
-# thread pool exists (the fork would copy a pool whose threads are gone).
+# with its output in those files; answers with the child's exit code, a line each. The parent itself only imports,
+# so no child inherits a torch thread pool whose threads the fork left behind.
 FORKS = r'''
 import importlib, json, os, sys
 import matplotlib
